@@ -1,0 +1,153 @@
+"""Settings read from the environment, with one clear message per problem."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SYSTEM_INSTRUCTION = (
+    "You are Gemini, a helpful assistant in a team's Slack workspace. Answer in the thread "
+    "you were asked in, concisely, using Markdown. Several people may write in one thread; "
+    "each message starts with the Slack mention of its author."
+)
+
+_HOW_TO_FIX: dict[str, str] = {
+    "slack_bot_token": "set SLACK_BOT_TOKEN to the Bot User OAuth Token (xoxb-…) from your "
+    "Slack app's 'OAuth & Permissions' page",
+    "slack_signing_secret": "set SLACK_SIGNING_SECRET to the Signing Secret from your Slack "
+    "app's 'Basic Information' page (or set SLACK_APP_TOKEN to use Socket Mode)",
+    "slack_app_token": "SLACK_APP_TOKEN must be an app-level token (xapp-…) with the "
+    "connections:write scope, from 'Basic Information' → 'App-Level Tokens'",
+    "gemini_api_key": "set GEMINI_API_KEY to an API key from Google AI Studio",
+}
+
+
+class Settings(BaseSettings):
+    """Everything the bot needs to run, from environment variables (or a .env file)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_bot_token: SecretStr
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_streaming: Literal["auto", "native", "edit"] = "auto"
+
+    gemini_api_key: SecretStr
+    gemini_base_url: str | None = None
+    gemini_api_version: str = "v1beta"
+    gemini_model: str = "gemini-3.5-flash"
+    gemini_timeout_s: float = Field(default=60.0, gt=0)
+    """Per HTTP request (and per silent gap in a stream)."""
+    gemini_retry_attempts: int = Field(default=3, ge=1, le=10)
+    """Total attempts for a create that fails with 408/409/429/5xx before streaming starts."""
+    gemini_turn_timeout_s: float = Field(default=300.0, gt=0)
+    """Upper bound for one whole answer."""
+    google_search: bool = True
+    system_instruction: str = DEFAULT_SYSTEM_INSTRUCTION
+
+    redis_url: str | None = None
+    port: int = Field(default=3000, ge=1, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+
+    thread_ttl_days: int = Field(default=30, ge=1)
+    edit_interval_s: float = Field(default=1.0, ge=0.2)
+    """Minimum gap between two edits of one streamed message."""
+    updates_per_minute: int = Field(default=45, ge=1)
+    """Workspace budget for chat.update (Slack's Tier 3 is about 50 a minute)."""
+
+    @field_validator("slack_bot_token")
+    @classmethod
+    def _bot_token_shape(cls, v: SecretStr) -> SecretStr:
+        if not v.get_secret_value().startswith("xoxb-"):
+            raise ValueError("must start with xoxb-")
+        return v
+
+    @field_validator("slack_app_token")
+    @classmethod
+    def _app_token_shape(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is not None and not v.get_secret_value():
+            return None
+        if v is not None and not v.get_secret_value().startswith("xapp-"):
+            raise ValueError("must start with xapp-")
+        return v
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _api_url_shape(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http(s) URL")
+        return v if v.endswith("/") else v + "/"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url_shape(cls, v: str | None) -> str | None:
+        if not v:
+            return None
+        if not v.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @model_validator(mode="after")
+    def _http_mode_needs_secret(self) -> Settings:
+        if self.slack_app_token is None and not self.slack_signing_secret:
+            raise ValueError("SLACK_SIGNING_SECRET is required in HTTP mode")
+        return self
+
+    @property
+    def socket_mode(self) -> bool:
+        """Socket Mode is used when an app-level token is configured."""
+        return self.slack_app_token is not None
+
+    @property
+    def thread_ttl_s(self) -> int:
+        """How long a quiet thread's state is kept, in seconds."""
+        return self.thread_ttl_days * 86_400
+
+
+class ConfigError(Exception):
+    """The environment does not describe a runnable bot; the message says how to fix it."""
+
+
+class _ModeProbe(BaseSettings):
+    """Reads just the mode-deciding settings, to report them even when other fields fail."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read settings from the environment, turning validation errors into one readable message."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        probe = _ModeProbe(**{k: v for k, v in overrides.items()  # type: ignore[arg-type]
+                              if k in _ModeProbe.model_fields and isinstance(v, str)})
+        no_mode = not probe.slack_signing_secret and not probe.slack_app_token
+        raise ConfigError(_describe(exc, no_mode=no_mode)) from None
+
+
+def _describe(exc: ValidationError, *, no_mode: bool) -> str:
+    lines = ["The bot cannot start; fix these settings (environment variables or .env):"]
+    if no_mode and not any(not e["loc"] for e in exc.errors()):
+        lines.append(f"  - SLACK_SIGNING_SECRET is missing: {_HOW_TO_FIX['slack_signing_secret']}.")
+    for err in exc.errors():
+        field = str(err["loc"][0]) if err["loc"] else ""
+        name = field.upper() or "settings"
+        if err["type"] == "missing":
+            hint = _HOW_TO_FIX.get(field, "set it")
+            lines.append(f"  - {name} is missing: {hint}.")
+        elif not field:
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"  - {msg}: {_HOW_TO_FIX['slack_signing_secret']}.")
+        else:
+            # Never echo the offending value: it may be a secret.
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            hint = _HOW_TO_FIX.get(field)
+            lines.append(f"  - {name} {msg}" + (f" ({hint})." if hint else "."))
+    return "\n".join(lines)

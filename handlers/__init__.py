@@ -1,0 +1,13 @@
+"""Slack listeners: each module registers the listeners for one Slack surface."""
+
+from __future__ import annotations
+
+from slack_bolt.async_app import AsyncApp
+
+from bot.services import Services
+from handlers import messages
+
+
+def register_all(app: AsyncApp, services: Services) -> None:
+    """Attach every listener to `app`."""
+    messages.register(app, services)

@@ -1,0 +1,260 @@
+"""Redis `Store` backend on `redis.asyncio`, shared safely by many bot processes.
+
+Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
+
+    {p}:thread:{team}:{channel}:{thread_ts}  string  ThreadState JSON, PX = ttl
+    {p}:claim:{idem_key}                     string  "L:<owner>" while leased (PX = lease),
+                                                     "D" once done (PX = ttl)
+    {p}:turns:{<threadkey>}                  zset    member = ts, score = exact int microseconds
+    {p}:turns:{<threadkey>}:payloads         hash    ts -> payload JSON
+    {p}:lease:{name}                         string  owner, PX = lease
+    {p}:pending                              zset    thread keys with queued turns (score =
+                                                     last enqueue time), for crash recovery
+
+The braces around the thread key in the two turn keys are literal: a Redis Cluster hash tag,
+so the zset and its payload hash share a slot and the scripts touching both stay valid there.
+Compare-owner-then-act steps run as Lua scripts, so they are atomic across processes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.memory import TURN_QUEUE_TTL_S, positive, slack_ts_micros
+
+_MAX_EXACT_SCORE = 2**53
+"""Largest integer a zset score (an IEEE double) holds exactly: ts up to year 2255."""
+
+_DONE = "D"
+_LEASED = "L:"
+
+# KEYS[1] claim; ARGV[1] lease value, ARGV[2] lease ms.
+_CLAIM_LUA = """
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 'claimed'
+end
+if v == 'D' then return 'done' end
+return 'in_progress'
+"""
+
+# KEYS[1] claim or lease; ARGV[1] expected value, ARGV[2] new lease ms.
+_RENEW_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+
+# KEYS[1] claim or lease; ARGV[1] expected value.
+_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+# KEYS[1] claim; ARGV[1] owner's lease value, ARGV[2] done ttl ms.
+# Done keeps its TTL; a live lease of another owner is left alone (that owner completes it).
+_COMPLETE_LUA = """
+local v = redis.call('GET', KEYS[1])
+if v and v ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], 'D', 'PX', ARGV[2])
+return 1
+"""
+
+# KEYS[1] zset, KEYS[2] payload hash; ARGV[1] score, ARGV[2] ts, ARGV[3] payload, ARGV[4] ms.
+_ENQUEUE_LUA = """
+if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+"""
+
+# KEYS[1] zset, KEYS[2] payload hash. Drops orphans (e.g. one of the two keys evicted).
+_PEEK_LUA = """
+while true do
+  local m = redis.call('ZRANGE', KEYS[1], 0, 0)
+  if #m == 0 then return false end
+  local p = redis.call('HGET', KEYS[2], m[1])
+  if p then return {m[1], p} end
+  redis.call('ZREM', KEYS[1], m[1])
+end
+"""
+
+
+def _ms(seconds: float, what: str) -> int:
+    """A positive duration in whole milliseconds (at least 1) for PX/PEXPIRE."""
+    return max(1, round(positive(seconds, what) * 1000))
+
+
+def _text(value: Any) -> str:
+    """Decode a reply, whether or not the client was built with decode_responses."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class RedisStore:
+    """`Store` on Redis: state, claims, turn queues and leases shared by all bot processes."""
+
+    name = "redis"
+
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "gs", owns_client: bool = True
+    ) -> None:
+        self._r = client
+        self._p = prefix
+        self._owns_client = owns_client
+        self._claim_script = client.register_script(_CLAIM_LUA)
+        self._renew_script = client.register_script(_RENEW_LUA)
+        self._release_script = client.register_script(_RELEASE_LUA)
+        self._complete_script = client.register_script(_COMPLETE_LUA)
+        self._enqueue_script = client.register_script(_ENQUEUE_LUA)
+        self._peek_script = client.register_script(_PEEK_LUA)
+
+    @classmethod
+    def from_url(cls, url: str, *, prefix: str = "gs", **client_kwargs: Any) -> RedisStore:
+        """Build a store (owning its own connection pool) from a redis:// or rediss:// URL."""
+        client_kwargs.setdefault("socket_connect_timeout", 5)
+        client_kwargs.setdefault("socket_timeout", 5)
+        client_kwargs.setdefault("health_check_interval", 30)
+        client = aioredis.from_url(url, decode_responses=True, **client_kwargs)
+        return cls(client, prefix=prefix)
+
+    @property
+    def client(self) -> aioredis.Redis:
+        """The underlying redis-py client (e.g. for a startup PING that reports its error)."""
+        return self._r
+
+    # -- keys ---------------------------------------------------------------------------------
+    def _thread_key(self, key: ThreadKey) -> str:
+        return f"{self._p}:thread:{key}"
+
+    def _claim_key(self, idem_key: str) -> str:
+        return f"{self._p}:claim:{idem_key}"
+
+    def _turn_keys(self, key: ThreadKey) -> list[str]:
+        queue = f"{self._p}:turns:{{{key}}}"
+        return [queue, f"{queue}:payloads"]
+
+    def _pending_key(self) -> str:
+        return f"{self._p}:pending"
+
+    def _lease_key(self, name: str) -> str:
+        return f"{self._p}:lease:{name}"
+
+    # -- thread state -------------------------------------------------------------------------
+    async def get_thread(self, key: ThreadKey) -> ThreadState | None:
+        """Return the thread's state, or None when the bot is not part of the thread."""
+        raw = await self._r.get(self._thread_key(key))
+        return None if raw is None else ThreadState.model_validate_json(raw)
+
+    async def save_thread(self, key: ThreadKey, state: ThreadState, ttl_s: int) -> None:
+        """Store the thread's state and (re)start its time-to-live."""
+        ttl_ms = _ms(ttl_s, "ttl_s")
+        await self._r.set(self._thread_key(key), state.model_dump_json(), px=ttl_ms)
+
+    async def delete_thread(self, key: ThreadKey) -> None:
+        """Forget the thread."""
+        await self._r.delete(self._thread_key(key))
+
+    # -- exactly-once -------------------------------------------------------------------------
+    async def claim(self, idem_key: str, owner: str, lease_s: float) -> ClaimResult:
+        """Claim `idem_key` for `owner` unless it is done or held by a live lease (even own)."""
+        args = [_LEASED + owner, _ms(lease_s, "lease_s")]
+        result = await self._claim_script(keys=[self._claim_key(idem_key)], args=args)
+        return ClaimResult(_text(result))
+
+    async def renew_claim(self, idem_key: str, owner: str, lease_s: float) -> bool:
+        """Extend the lease while working; False if `owner` no longer holds it."""
+        args = [_LEASED + owner, _ms(lease_s, "lease_s")]
+        return bool(await self._renew_script(keys=[self._claim_key(idem_key)], args=args))
+
+    async def complete_claim(self, idem_key: str, owner: str, ttl_s: int) -> None:
+        """Mark done unless another owner holds a live lease (then it will complete it)."""
+        args = [_LEASED + owner, _ms(ttl_s, "ttl_s")]
+        await self._complete_script(keys=[self._claim_key(idem_key)], args=args)
+
+    async def release_claim(self, idem_key: str, owner: str) -> None:
+        """Give the claim up if `owner` holds its lease; a DONE claim stays done."""
+        await self._release_script(keys=[self._claim_key(idem_key)], args=[_LEASED + owner])
+
+    # -- per-thread ordering ------------------------------------------------------------------
+    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> None:
+        """Add a pending turn ordered by exact ts; re-adding a pending ts is a no-op."""
+        score = slack_ts_micros(message_ts)
+        if score > _MAX_EXACT_SCORE:
+            raise ValueError(f"Slack ts too large for an exact zset score: {message_ts!r}")
+        args = [score, message_ts, json.dumps(payload), TURN_QUEUE_TTL_S * 1000]
+        await self._enqueue_script(keys=self._turn_keys(key), args=args)
+        # Separate command (another Cluster slot); only crash recovery reads it.
+        await self._r.zadd(self._pending_key(), {str(key): time.time()})
+
+    async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
+        """Return the pending turn with the smallest ts, without removing it."""
+        found = await self._peek_script(keys=self._turn_keys(key))
+        if not found:
+            return None
+        ts, raw = found
+        return _text(ts), json.loads(raw)
+
+    async def remove_turn(self, key: ThreadKey, message_ts: str) -> None:
+        """Drop a pending turn once it has been answered."""
+        queue, payloads = self._turn_keys(key)
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.zrem(queue, message_ts)
+            pipe.hdel(payloads, message_ts)
+            pipe.zcard(queue)
+            *_, left = await pipe.execute()
+        if not left:
+            await self._r.zrem(self._pending_key(), str(key))
+
+    async def has_turn(self, key: ThreadKey, message_ts: str) -> bool:
+        """Whether the turn with this ts is still pending."""
+        return await self._r.zscore(self._turn_keys(key)[0], message_ts) is not None
+
+    async def pending_threads(self, limit: int = 1000) -> list[ThreadKey]:
+        """Threads that have queued turns (for resuming work a dead process left behind)."""
+        found: list[ThreadKey] = []
+        for raw in await self._r.zrange(self._pending_key(), 0, limit - 1):
+            key = ThreadKey.parse(_text(raw))
+            if await self._r.exists(self._turn_keys(key)[0]):
+                found.append(key)
+            else:  # its queue expired or was drained without the index being updated
+                await self._r.zrem(self._pending_key(), _text(raw))
+        return found
+
+    # -- leases (per-thread worker lock) ------------------------------------------------------
+    async def acquire_lease(self, name: str, owner: str, lease_s: float) -> bool:
+        """Take the named lease if free or expired (False while anyone, even `owner`, holds it)."""
+        ms = _ms(lease_s, "lease_s")
+        return bool(await self._r.set(self._lease_key(name), owner, nx=True, px=ms))
+
+    async def renew_lease(self, name: str, owner: str, lease_s: float) -> bool:
+        """Extend a held lease; False if `owner` lost it."""
+        args = [owner, _ms(lease_s, "lease_s")]
+        return bool(await self._renew_script(keys=[self._lease_key(name)], args=args))
+
+    async def release_lease(self, name: str, owner: str) -> None:
+        """Release the lease if `owner` still holds it."""
+        await self._release_script(keys=[self._lease_key(name)], args=[owner])
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def ping(self) -> bool:
+        """True when Redis answers PING."""
+        try:
+            return bool(await self._r.ping())
+        except (RedisError, OSError):
+            return False
+
+    async def close(self) -> None:
+        """Close the client and its pool (unless the caller kept ownership of the client)."""
+        if self._owns_client:
+            await self._r.aclose()

@@ -1,0 +1,93 @@
+"""Failures a user must see handled: Gemini errors and timeouts, Slack 429s, long answers."""
+
+from __future__ import annotations
+
+from fakes.gemini import FakeGemini, Reply
+from fakes.slack import FakeSlack
+from storage import RedisStore, ThreadKey
+from tests.e2e.conftest import BotFactory
+from tests.e2e.test_threads import bot_replies, mention, reply
+from tests.support.harness import RunningBot
+
+
+async def test_gemini_error_becomes_a_readable_message_and_keeps_the_chain(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str) -> None:
+    ts = await mention(slack, bot, "first")
+    await bot.settle()
+    first_id = gemini.chain_ids()[0]
+
+    gemini.fail_next(times=10, status=500, code="internal", message="boom")
+    await reply(slack, bot, "second", ts)
+    await bot.settle()
+    shown = bot_replies(slack, "C1", ts)[-1]
+    assert "Gemini had an internal error" in shown
+    assert "boom" not in shown and "Traceback" not in shown
+    store = RedisStore.from_url(redis_flushed)
+    state = await store.get_thread(ThreadKey("T1", "C1", ts))
+    await store.close()
+    assert state is not None and state.interaction_id == first_id and state.turns == 1
+
+    gemini.fail_next(times=0)
+    await reply(slack, bot, "third", ts)
+    await bot.settle()
+    assert gemini.creates[-1]["previous_interaction_id"] == first_id
+    assert bot_replies(slack, "C1", ts)[-1] == "echo: <@U1>: third"
+
+
+async def test_retries_are_bounded(slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    gemini.fail_next(times=50, status=503, code="unavailable", message="overloaded")
+    ts = await mention(slack, bot, "hello")
+    await bot.settle(timeout=30)
+    # gemini_retry_attempts=2 HTTP attempts per stream attempt, 2 stream attempts at most.
+    assert 1 < len(gemini.creates_attempted()) <= 4
+    assert "Please try again" in bot_replies(slack, "C1", ts)[-1]
+
+
+async def test_mid_stream_error_keeps_partial_text_and_explains(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    gemini.queue(Reply(text="The first part of a long answer and then", chunk_size=10,
+                       error_event={"code": "internal", "message": "exploded"},
+                       error_after_chunks=2))
+    ts = await mention(slack, bot, "go")
+    await bot.settle()
+    shown = bot_replies(slack, "C1", ts)[-1]
+    assert shown.startswith("The first part of a")
+    assert "stopped with an error" in shown
+
+
+async def test_gemini_timeout_becomes_a_message(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(gemini_timeout_s=0.5, gemini_retry_attempts=1)
+    gemini.queue(Reply(text="too late", hang_s=3))
+    gemini.queue(Reply(text="too late", hang_s=3))
+    ts = await mention(slack, bot, "slow?")
+    await bot.settle(timeout=20)
+    assert "took too long" in bot_replies(slack, "C1", ts)[-1]
+
+
+async def test_slack_429_on_edits_still_delivers_the_final_text(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    text = "word " * 200
+    gemini.queue(Reply(text=text, chunk_size=20, delay_s=0.02))
+    slack.fail_next("chat.update", times=3, status=429, retry_after=1)
+    ts = await mention(slack, bot, "long please")
+    await bot.settle(timeout=30)
+    assert bot_replies(slack, "C1", ts) == [text.strip()]
+    assert any(c.status == 429 for c in slack.calls_to("chat.update"))
+
+
+async def test_long_answer_continues_in_follow_up_messages(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    paragraphs = [f"Paragraph {i}: " + ("lorem ipsum dolor sit amet " * 40).strip()
+                  for i in range(30)]
+    text = "\n\n".join(paragraphs)
+    assert len(text) > 30_000
+    gemini.queue(Reply(text=text, chunk_size=2000))
+    ts = await mention(slack, bot, "write a lot")
+    await bot.settle(timeout=30)
+    shown = bot_replies(slack, "C1", ts)
+    assert len(shown) >= 3
+    joined = "\n".join(shown)
+    positions = [joined.find(f"Paragraph {i}:") for i in range(30)]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
+    assert joined.count("lorem ipsum") == text.count("lorem ipsum")
