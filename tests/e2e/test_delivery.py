@@ -8,7 +8,7 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_threads import bot_replies, mention
-from tests.support.harness import RunningBot
+from tests.support.harness import RunningBot, input_text
 
 
 async def test_redelivered_event_yields_one_answer(
@@ -81,8 +81,8 @@ async def _two_quick_messages(slack: FakeSlack, gemini: FakeGemini, first: Runni
 async def test_quick_messages_are_answered_in_order(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
     root = await _two_quick_messages(slack, gemini, bot, bot)
-    ids = gemini.chain_ids()
-    assert [c["input"][0]["text"] for c in gemini.creates[1:]] == [
+    ids = list(gemini.interactions)
+    assert [input_text(c) for c in gemini.creates[1:]] == [
         "<@U1>: question one", "<@U2>: question two"]
     assert gemini.creates[1]["previous_interaction_id"] == ids[0]
     assert gemini.creates[2]["previous_interaction_id"] == ids[1]
@@ -93,7 +93,7 @@ async def test_quick_messages_stay_in_order_across_two_processes(
         slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
     a, b = await make_bot(), await make_bot()
     root = await _two_quick_messages(slack, gemini, a, b)
-    ids = gemini.chain_ids()
-    assert gemini.creates[2]["input"][0]["text"] == "<@U2>: question two"
+    ids = list(gemini.interactions)
+    assert input_text(gemini.creates[2]) == "<@U2>: question two"
     assert gemini.creates[2]["previous_interaction_id"] == ids[1]
     assert bot_replies(slack, "C1", root)[1:] == ["answer one", "answer two"]

@@ -14,7 +14,7 @@ async def test_gemini_error_becomes_a_readable_message_and_keeps_the_chain(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str) -> None:
     ts = await mention(slack, bot, "first")
     await bot.settle()
-    first_id = gemini.chain_ids()[0]
+    first_id = next(iter(gemini.interactions))
 
     gemini.fail_next(times=10, status=500, code="internal", message="boom")
     await reply(slack, bot, "second", ts)
@@ -27,7 +27,7 @@ async def test_gemini_error_becomes_a_readable_message_and_keeps_the_chain(
     await store.close()
     assert state is not None and state.interaction_id == first_id and state.turns == 1
 
-    gemini.fail_next(times=0)
+    gemini.failures.clear()
     await reply(slack, bot, "third", ts)
     await bot.settle()
     assert gemini.creates[-1]["previous_interaction_id"] == first_id
@@ -39,7 +39,7 @@ async def test_retries_are_bounded(slack: FakeSlack, gemini: FakeGemini, bot: Ru
     ts = await mention(slack, bot, "hello")
     await bot.settle(timeout=30)
     # gemini_retry_attempts=2 HTTP attempts per stream attempt, 2 stream attempts at most.
-    assert 1 < len(gemini.creates_attempted()) <= 4
+    assert 1 < len(gemini.creates) <= 4
     assert "Please try again" in bot_replies(slack, "C1", ts)[-1]
 
 

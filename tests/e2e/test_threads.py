@@ -11,7 +11,7 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from storage import RedisStore, ThreadKey
 from tests.e2e.conftest import BotFactory
-from tests.support.harness import RunningBot, wait_until
+from tests.support.harness import RunningBot, input_text, wait_until
 
 ANSWER = "Paris is the capital of France. It has been since the tenth century, give or take."
 
@@ -53,12 +53,13 @@ async def test_mention_streams_answer_into_thread(slack: FakeSlack, gemini: Fake
     posts = slack.calls_to("chat.postMessage")
     assert posts[0].args["thread_ts"] == ts
     assert posts[0].at - sent_at < 1.0, "placeholder must appear within a second"
-    updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == posts[0].ts_result]
+    answer_ts = next(m.ts for m in slack.visible_thread("C1", ts) if m.bot_id)
+    updates = [c for c in slack.calls_to("chat.update") if c.args["ts"] == answer_ts]
     assert len(updates) >= 2, "the answer should grow through several edits"
     gaps = [b.at - a.at for a, b in itertools.pairwise(updates)]
     assert min(gaps[:-1] or [1.0]) >= 0.15, "interim edits are paced (edit_interval_s=0.2)"
     # The model got the question, without the bot's own mention token.
-    assert gemini.creates[0]["input"][0]["text"] == "<@U1>: What is the capital of France?"
+    assert input_text(gemini.creates[0]) == "<@U1>: What is the capital of France?"
 
 
 async def test_follow_up_continues_the_chain_without_mention(
@@ -70,9 +71,9 @@ async def test_follow_up_continues_the_chain_without_mention(
 
     first, second = gemini.creates
     assert "previous_interaction_id" not in first
-    first_id = gemini.chain_ids()[0]
+    first_id = next(iter(gemini.interactions))
     assert second["previous_interaction_id"] == first_id
-    assert second["input"][0]["text"] == "<@U1>: What number did I say?"
+    assert input_text(second) == "<@U1>: What number did I say?"
     assert len(bot_replies(slack, "C1", ts)) == 2
     # Storage holds the chain head and the turn count, under the thread's key.
     store = RedisStore.from_url(redis_flushed)
@@ -80,7 +81,7 @@ async def test_follow_up_continues_the_chain_without_mention(
     await store.close()
     assert state is not None
     assert state.turns == 2
-    assert state.interaction_id == gemini.chain_ids()[1]
+    assert state.interaction_id == list(gemini.interactions)[1]
     assert state.previous_interaction_id == first_id
 
 
@@ -93,9 +94,9 @@ async def test_a_turn_reads_no_slack_history_however_long_the_thread(
         await bot.settle()
     assert not slack.calls_to("conversations.replies")
     assert not slack.calls_to("conversations.history")
-    sizes = {len(body["input"][0]["text"]) for body in gemini.creates[1:]}
+    sizes = {len(input_text(body)) for body in gemini.creates[1:]}
     assert max(sizes) - min(sizes) <= 2, "each turn sends only the new message"
-    ids = gemini.chain_ids()
+    ids = list(gemini.interactions)
     for prev, body in zip(ids, gemini.creates[1:], strict=False):
         assert body["previous_interaction_id"] == prev
 
@@ -110,11 +111,11 @@ async def test_first_mention_in_a_human_thread_sends_earlier_messages_once(
     await bot.settle()
 
     assert len(slack.calls_to("conversations.replies")) == 1
-    first_input = gemini.creates[0]["input"][0]["text"]
+    first_input = input_text(gemini.creates[0])
     assert "Should we ship on Friday?" in first_input
     assert "<@U2>: Only if QA signs off." in first_input
     assert first_input.endswith("<@U1>: what do you think?")
-    assert gemini.creates[1]["input"][0]["text"] == "<@U1>: and Monday?"
+    assert input_text(gemini.creates[1]) == "<@U1>: and Monday?"
     assert len(bot_replies(slack, "C1", parent)) == 2
 
 
@@ -126,7 +127,7 @@ async def test_dm_is_answered_in_its_thread_and_replies_continue(
     assert bot_replies(slack, "D1", ts) == ["echo: <@U1>: hello there"]
     await reply(slack, bot, "again", ts, channel="D1", channel_type="im")
     await bot.settle()
-    assert gemini.creates[1]["previous_interaction_id"] == gemini.chain_ids()[0]
+    assert gemini.creates[1]["previous_interaction_id"] == next(iter(gemini.interactions))
     assert len(bot_replies(slack, "D1", ts)) == 2
 
 
@@ -168,7 +169,7 @@ async def test_restart_keeps_the_thread_chain(
     second = await make_bot()
     await reply(slack, second, "still there?", ts)
     await second.settle()
-    assert gemini.creates[1]["previous_interaction_id"] == gemini.chain_ids()[0]
+    assert gemini.creates[1]["previous_interaction_id"] == next(iter(gemini.interactions))
 
 
 async def test_bad_signature_and_stale_timestamp_are_rejected(
@@ -190,7 +191,7 @@ async def test_in_process_store_answers_and_chains(
     await memory_bot.settle()
     await reply(slack, memory_bot, "two", ts)
     await memory_bot.settle()
-    assert gemini.creates[1]["previous_interaction_id"] == gemini.chain_ids()[0]
+    assert gemini.creates[1]["previous_interaction_id"] == next(iter(gemini.interactions))
 
 
 async def test_thread_state_has_a_ttl_in_redis(

@@ -100,3 +100,17 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0,
             return
         await asyncio.sleep(0.02)
     raise AssertionError(f"timed out waiting for {message}")
+
+
+def input_text(body: dict[str, Any]) -> str:
+    """The user text a create request sent (the SDK wraps blocks in a user_input step)."""
+    items = body.get("input")
+    if isinstance(items, str):
+        return items
+    texts: list[str] = []
+    for item in items or []:
+        if item.get("type") == "user_input":
+            texts += [c.get("text", "") for c in item.get("content", []) if c.get("type") == "text"]
+        elif item.get("type") == "text":
+            texts.append(item.get("text", ""))
+    return "\n".join(texts)
