@@ -1,0 +1,39 @@
+"""Builds what the model receives for a turn: who said what, plus the thread so far once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.messages import IncomingMessage, strip_bot_mention
+from bot.services import Services
+
+SEED_LIMIT = 1000
+
+
+def turn_input(services: Services, msg: IncomingMessage, seed: str | None) -> list[dict[str, Any]]:
+    """The user content for this turn: who said what (plus the thread so far, once)."""
+    said = strip_bot_mention(msg.text, services.bot_user_id) or "(no text)"
+    text = f"<@{msg.user_id}>: {said}"
+    if seed:
+        text = (f"Earlier messages in this Slack thread, for context:\n{seed}\n\n"
+                f"New message:\n{text}")
+    return [{"type": "text", "text": text}]
+
+
+async def thread_context(services: Services, msg: IncomingMessage) -> str | None:
+    """The thread's earlier messages as 'author: text' lines (one conversations.replies read)."""
+    resp = await services.slack.conversations_replies(
+        channel=msg.channel_id, ts=msg.reply_thread_ts, limit=SEED_LIMIT
+    )
+    lines = []
+    for m in resp.get("messages", []):
+        if m.get("ts") == msg.ts or float(m.get("ts", 0)) > float(msg.ts):
+            continue
+        if m.get("subtype") not in (None, "file_share", "thread_broadcast", "bot_message"):
+            continue
+        author = "you (the bot)" if m.get("user") == services.bot_user_id else (
+            f"<@{m['user']}>" if m.get("user") else str(m.get("username") or "a bot"))
+        text = strip_bot_mention(str(m.get("text") or ""), services.bot_user_id)
+        if text:
+            lines.append(f"{author}: {text}")
+    return "\n".join(lines) or None
