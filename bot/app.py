@@ -7,6 +7,7 @@ import contextlib
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
@@ -106,18 +107,22 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
     await site.start()
     log.info("listening", port=settings.port, mode="socket" if settings.socket_mode else "http")
-    handler = None
+    handler = await connect_socket_mode(web_app) if settings.socket_mode else None
     try:
-        if settings.socket_mode:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            assert settings.slack_app_token is not None
-            handler = AsyncSocketModeHandler(web_app[BOLT_KEY],
-                                             settings.slack_app_token.get_secret_value())
-            await handler.connect_async()
         await asyncio.Event().wait()
     finally:
         if handler is not None:
             with contextlib.suppress(Exception):
                 await handler.close_async()
         await runner.cleanup()
+
+
+async def connect_socket_mode(web_app: web.Application) -> AsyncSocketModeHandler:
+    """Open the Socket Mode connection (events, commands and actions arrive over it)."""
+    services = web_app[SERVICES_KEY]
+    token = services.settings.slack_app_token
+    if token is None:
+        raise ValueError("Socket Mode needs SLACK_APP_TOKEN")
+    handler = AsyncSocketModeHandler(web_app[BOLT_KEY], token.get_secret_value())
+    await handler.connect_async()
+    return handler

@@ -16,6 +16,7 @@ from .api_files import receive_upload
 from .events import Delivery, EventSender
 from .models import Call, Message, ResponseRecord, SlackError
 from .responses import ResponseUrl, apply_response
+from .socket_mode import SocketModeHub
 from .state import Workspace
 from .transport import check_token, is_bot_bearer, login_page, read_args
 
@@ -57,6 +58,7 @@ class FakeSlack(Workspace):
         self._echo_changes = False
         self._echo_queue: asyncio.Queue[dict[str, Any]] | None = None
         self._echo_task: asyncio.Task[None] | None = None
+        self.socket_mode = SocketModeHub()
 
     # lifecycle -----------------------------------------------------------------------------
     @property
@@ -71,6 +73,7 @@ class FakeSlack(Workspace):
         app.router.add_post("/upload/v1/{file_id}", self._upload)
         app.router.add_get("/files-pri/{key}/{tail:.*}", self._download)
         app.router.add_post("/response/{rid}", self._response)
+        app.router.add_get("/link/", self.socket_mode.handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -87,6 +90,7 @@ class FakeSlack(Workspace):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._echo_task
             self._echo_task = None
+        await self.socket_mode.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

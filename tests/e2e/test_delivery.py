@@ -8,7 +8,7 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_threads import bot_replies, mention
-from tests.support.harness import RunningBot, input_text
+from tests.support.harness import RunningBot, input_text, wait_until
 
 
 async def test_redelivered_event_yields_one_answer(
@@ -97,3 +97,19 @@ async def test_quick_messages_stay_in_order_across_two_processes(
     assert input_text(gemini.creates[2]) == "<@U2>: question two"
     assert gemini.creates[2]["previous_interaction_id"] == ids[1]
     assert bot_replies(slack, "C1", root)[1:] == ["answer one", "answer two"]
+
+
+async def test_turn_interrupted_by_a_restart_is_answered_by_the_next_process(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    first = await make_bot()
+    gemini.queue(Reply(text="never finished", chunk_size=2, delay_s=0.1))
+    ts = await mention(slack, first, "survive a restart")
+    await wait_until(lambda: gemini.disconnects == 0 and len(gemini.creates) == 1)
+    await asyncio.sleep(0.3)  # mid-stream
+    await first.stop()  # the process goes away while answering; Slack won't redeliver
+
+    second = await make_bot()
+    await second.settle()
+    await wait_until(lambda: bot_replies(slack, "C1", ts) == [
+        "echo: <@U1>: survive a restart"], timeout=10)
+    assert len(bot_replies(slack, "C1", ts)) == 1, "the same placeholder is reused"

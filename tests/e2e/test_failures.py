@@ -7,7 +7,7 @@ from fakes.slack import FakeSlack
 from storage import RedisStore, ThreadKey
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_threads import bot_replies, mention, reply
-from tests.support.harness import RunningBot
+from tests.support.harness import RunningBot, input_text
 
 
 async def test_gemini_error_becomes_a_readable_message_and_keeps_the_chain(
@@ -91,3 +91,19 @@ async def test_long_answer_continues_in_follow_up_messages(
     positions = [joined.find(f"Paragraph {i}:") for i in range(30)]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
     assert joined.count("lorem ipsum") == text.count("lorem ipsum")
+
+
+async def test_expired_chain_is_rebuilt_from_the_thread(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    ts = await mention(slack, bot, "my name is Ada")
+    await bot.settle()
+    first_id = next(iter(gemini.interactions))
+    await bot.services.gemini.aio.interactions.delete(first_id)  # Gemini forgot the chain
+
+    await reply(slack, bot, "what is my name?", ts)
+    await bot.settle()
+    retry = gemini.creates[-1]
+    assert "previous_interaction_id" not in retry
+    assert "my name is Ada" in input_text(retry)
+    assert input_text(retry).endswith("<@U1>: what is my name?")
+    assert bot_replies(slack, "C1", ts)[-1].startswith("echo: Earlier messages")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 
+import aiohttp
 import redis.asyncio as aioredis
 
 from fakes.gemini import FakeGemini, Reply
@@ -204,3 +205,14 @@ async def test_thread_state_has_a_ttl_in_redis(
     ttls = [await client.ttl(k) for k in keys]
     await client.aclose()
     assert all(25 * 86_400 < t <= 30 * 86_400 for t in ttls)
+
+
+async def test_health_endpoint_reports_ready(bot: RunningBot) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.get(bot.url.replace("/slack/events", "/healthz")) as resp:
+            assert resp.status == 200
+            assert (await resp.json()) == {"ok": True, "store": "redis"}
+    bot.services.ready = False
+    async with aiohttp.ClientSession() as http:
+        async with http.get(bot.url.replace("/slack/events", "/healthz")) as resp:
+            assert resp.status == 503

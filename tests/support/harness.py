@@ -55,24 +55,28 @@ class RunningBot:
 
     async def settle(self, timeout: float = 15.0) -> None:
         """Wait until the bot has no turn in flight (stable for a short while)."""
-        deadline = time.monotonic() + timeout
-        quiet_since: float | None = None
-        while time.monotonic() < deadline:
-            busy = any(t.get_name().startswith("turn-") for t in self.services.tasks)
-            if busy:
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > 0.25:
-                return
-            await asyncio.sleep(0.02)
-        raise AssertionError("bot did not settle: turns still running")
+        await settle(self.services, timeout)
 
     async def stop(self) -> None:
         """Shut the process down (closing its store connection and clients)."""
         if not self.stopped:
             self.stopped = True
             await self.runner.cleanup()
+
+
+async def settle(services: Services, timeout: float = 15.0) -> None:
+    """Wait until `services` has no turn in flight (stable for a short while)."""
+    deadline = time.monotonic() + timeout
+    quiet_since: float | None = None
+    while time.monotonic() < deadline:
+        if any(t.get_name().startswith("turn-") for t in services.tasks):
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.25:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("bot did not settle: turns still running")
 
 
 async def start_bot(slack: FakeSlack, gemini: FakeGemini, store: Store,
