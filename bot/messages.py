@@ -67,6 +67,10 @@ class IncomingMessage:
 class NotATurn(Exception):
     """The event is not something the bot answers; the message says why (for debug logs)."""
 
+    def __init__(self, reason: str, *, malformed: bool = False) -> None:
+        super().__init__(reason)
+        self.malformed = malformed
+
 
 def parse_message_event(event: dict[str, Any], *, team_id: str, mentioned: bool) -> IncomingMessage:
     """Validate a Slack `app_mention`/`message` event and extract the turn's fields."""
@@ -77,12 +81,12 @@ def parse_message_event(event: dict[str, Any], *, team_id: str, mentioned: bool)
         raise NotATurn("bot message")
     user, channel, ts = event.get("user"), event.get("channel"), event.get("ts")
     if not isinstance(user, str) or not isinstance(channel, str) or not isinstance(ts, str):
-        raise NotATurn("missing user/channel/ts")
+        raise NotATurn("missing user/channel/ts", malformed=True)
     if not _TS.match(ts):
-        raise NotATurn("malformed ts")
+        raise NotATurn("malformed ts", malformed=True)
     thread_ts = event.get("thread_ts")
     if thread_ts is not None and (not isinstance(thread_ts, str) or not _TS.match(thread_ts)):
-        raise NotATurn("malformed thread_ts")
+        raise NotATurn("malformed thread_ts", malformed=True)
     text = event.get("text")
     files = event.get("files")
     return IncomingMessage(

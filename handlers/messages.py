@@ -22,7 +22,9 @@ def register(app: AsyncApp, services: Services) -> None:
             msg = parse_message_event(event, team_id=str(body.get("team_id", "")),
                                       mentioned=mentioned)
         except NotATurn as why:
-            log.debug("not_a_turn", reason=str(why), event_id=body.get("event_id"))
+            # Malformed events cannot be answered (no channel to answer in): log them loudly.
+            report = log.warning if why.malformed else log.debug
+            report("not_a_turn", reason=str(why), event_id=body.get("event_id"))
             return
         if not mentioned and not msg.is_dm and not msg.in_existing_thread:
             return  # top-level channel chatter; mentions arrive as app_mention
