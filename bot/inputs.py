@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.files import FileInputs
 from bot.messages import IncomingMessage, strip_bot_mention
 from bot.services import Services
 
 SEED_LIMIT = 1000
 
 
-def turn_input(services: Services, msg: IncomingMessage, seed: str | None) -> list[dict[str, Any]]:
-    """The user content for this turn: who said what (plus the thread so far, once)."""
-    said = strip_bot_mention(msg.text, services.bot_user_id) or "(no text)"
+def turn_input(services: Services, msg: IncomingMessage, seed: str | None,
+               files: FileInputs | None = None) -> list[dict[str, Any]]:
+    """The user content for this turn: who said what, its files, and (once) the thread so far."""
+    said = strip_bot_mention(msg.text, services.bot_user_id)
+    said = said or ("(sent the attached files without text)" if msg.files else "(no text)")
     text = f"<@{msg.user_id}>: {said}"
     if seed:
         text = (f"Earlier messages in this Slack thread, for context:\n{seed}\n\n"
                 f"New message:\n{text}")
-    return [{"type": "text", "text": text}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    if files is not None:
+        blocks += files.blocks
+        note = files.model_note()
+        if note:
+            blocks.append({"type": "text", "text": note})
+    return blocks
 
 
 async def thread_context(services: Services, msg: IncomingMessage) -> str | None:
@@ -34,6 +43,10 @@ async def thread_context(services: Services, msg: IncomingMessage) -> str | None
         author = "you (the bot)" if m.get("user") == services.bot_user_id else (
             f"<@{m['user']}>" if m.get("user") else str(m.get("username") or "a bot"))
         text = strip_bot_mention(str(m.get("text") or ""), services.bot_user_id)
+        names = [str(f.get("name") or "a file") for f in m.get("files") or []
+                 if isinstance(f, dict)]
+        if names:
+            text = f"{text} [shared files, not included: {', '.join(names)}]".strip()
         if text:
             lines.append(f"{author}: {text}")
     return "\n".join(lines) or None

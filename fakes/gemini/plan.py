@@ -104,9 +104,13 @@ def _answer_steps(reply: Reply) -> list[PlannedStep]:
 
 
 def _citation(citation: Any, text: str) -> dict[str, Any]:
-    """A url_citation annotation with checked indices."""
+    """A url_citation annotation with checked indices.
+
+    Index units are undocumented (characters or UTF-8 bytes), so indices may go up to the
+    text's UTF-8 length.
+    """
     end = len(text) if citation.end_index is None else citation.end_index
-    if not 0 <= citation.start_index <= end <= len(text):
+    if not 0 <= citation.start_index <= end <= len(text.encode("utf-8")):
         raise ScriptError(f"Citation indices {citation.start_index}..{end} outside the text")
     out = {"type": "url_citation", "url": citation.url, "start_index": citation.start_index,
            "end_index": end}

@@ -33,6 +33,9 @@ _GEN_KEYS = frozenset(
 )
 _THINKING_LEVELS = frozenset({"minimal", "low", "medium", "high", "xhigh"})
 _TOOL_CHOICES = frozenset({"auto", "any", "none", "validated"})
+_ASPECT_RATIOS = frozenset({"1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9",
+                            "21:9"})
+_IMAGE_SIZES = frozenset({"512", "1K", "2K", "4K"})
 
 
 @dataclass
@@ -135,6 +138,7 @@ def check_generation_config(cfg: Any, tools: ToolInfo) -> None:
     if summaries is not None and summaries not in ("auto", "none"):
         raise bad_request(f"generation_config.thinking_summaries: invalid value {summaries!r}")
     _check_tool_choice(cfg.get("tool_choice"), tools)
+    _check_image_config(cfg.get("image_config"))
 
 
 def _number(cfg: dict[str, Any], key: str, low: float, high: float) -> None:
@@ -162,3 +166,20 @@ def _check_tool_choice(choice: Any, tools: ToolInfo) -> None:
     for name in allowed.get("tools") or []:
         if name not in tools.functions:
             raise bad_request(f"tool_choice.allowed_tools names undeclared function {name!r}")
+
+
+def _check_image_config(cfg: Any) -> None:
+    """image_config: {aspect_ratio, image_size} with the values image models accept."""
+    if cfg is None:
+        return
+    if not isinstance(cfg, dict):
+        raise bad_request("generation_config.image_config must be an object")
+    extra = sorted(set(cfg) - {"aspect_ratio", "image_size"})
+    if extra:
+        raise bad_request(f"Invalid JSON payload received. Unknown name {extra[0]!r} "
+                          "at 'generation_config.image_config'")
+    ratio, size = cfg.get("aspect_ratio"), cfg.get("image_size")
+    if ratio is not None and ratio not in _ASPECT_RATIOS:
+        raise bad_request(f"generation_config.image_config.aspect_ratio: invalid value {ratio!r}")
+    if size is not None and size not in _IMAGE_SIZES:
+        raise bad_request(f"generation_config.image_config.image_size: invalid value {size!r}")

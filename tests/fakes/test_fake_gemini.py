@@ -432,6 +432,10 @@ async def test_sdk_level_rejections(client: Any) -> None:
         ({"model": MODEL, "input": [{"type": "audio", "data": "AAAA"}]}, "mime_type"),
         ({"model": MODEL, "input": "hi", "continuation_token": "tok_x"}, "continuation_token"),
         ({"model": MODEL, "input": "hi", "background": True, "store": False}, "store"),
+        ({"model": MODEL, "input": "hi",
+          "generation_config": {"image_config": {"aspect_ratio": "7:3"}}}, "aspect_ratio"),
+        ({"model": MODEL, "input": "hi",
+          "generation_config": {"image_config": {"ratio": "1:1"}}}, "Unknown name 'ratio'"),
     ],
 )
 async def test_wire_rejections(
