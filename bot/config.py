@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     """Upper bound for one whole answer."""
     google_search: bool = True
     system_instruction: str = DEFAULT_SYSTEM_INSTRUCTION
+    gemini_image_model: str = "gemini-3.1-flash-image"
+    """Model behind the generate_image tool; empty switches image generation off."""
+    max_tool_rounds: int = Field(default=4, ge=1, le=20)
+    """Rounds of the bot's own function calls per answer."""
+    max_file_mb: float = Field(default=20.0, gt=0)
+    """Largest attached file the model gets, in MB."""
+    max_turn_files_mb: float = Field(default=40.0, gt=0)
+    """Total size of one message's files the model gets, in MB."""
+    max_files_per_turn: int = Field(default=10, ge=0)
+    """Files of one message the model gets."""
+    file_download_timeout_s: float = Field(default=30.0, gt=0)
+    """Time limit for downloading one attached file from Slack."""
 
     redis_url: str | None = None
     port: int = Field(default=3000, ge=1, le=65535)

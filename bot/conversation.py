@@ -6,13 +6,19 @@ import asyncio
 import time
 from typing import Any
 
+from bot.answer_stream import finish_answer
+from bot.controls import answer_blocks
+from bot.files import read_files
 from bot.gemini import ChainNotFound, GeminiError
+from bot.images import remember_shared_image
 from bot.inputs import thread_context, turn_input
 from bot.logs import get_logger
 from bot.messages import IncomingMessage
 from bot.model_loop import run_model
+from bot.runs import finish_failed, open_run_stream, plan_run, remember_turn
 from bot.services import Services
-from bot.streaming import EditStreamer
+from bot.stopping import Stopped, finish_stopped, run_stoppable
+from bot.tools import ToolContext
 from storage import ThreadState
 
 log = get_logger("conversation")
@@ -24,32 +30,44 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     settings = services.settings
     store = services.store
     state = await store.get_thread(msg.key) or ThreadState()
-    streamer = EditStreamer(
-        client=services.slack, interim_client=services.slack_interim,
-        channel=msg.channel_id, thread_ts=msg.reply_thread_ts, budget=services.budget,
-        interval=settings.edit_interval_s, message_ts=payload.get("placeholder_ts"),
-    )
+    run = await plan_run(services, payload, state)  # first answer, or a Regenerate
+    if run is None:
+        return
+    streamer = open_run_stream(services, msg, run)
     await streamer.start()
     started = time.monotonic()
-    previous = state.interaction_id
+    previous = run.base
     try:
         seed = await thread_context(services, msg) if payload.get("seed_thread") else None
-        user_input = turn_input(services, msg, seed)
+        files = await read_files(services, msg)  # this message's files only: sent once
+        tools = ToolContext(services, msg.channel_id, msg.reply_thread_ts, state=state.extra,
+                            notes=files.notes)
+        remember_shared_image(tools, files)
+        user_input = turn_input(services, msg, seed, files)
+        fallback = turn_input(services, msg, seed, files.rejected()) if files.read else None
         try:
-            result = await run_model(services, streamer, user_input, previous)
+            result = await run_stoppable(services, run, run_model(
+                services, streamer, user_input, previous, tools, without_files=fallback))
         except ChainNotFound:
             # Gemini forgot the chain (expired): rebuild it once from the Slack thread.
             log.warning("chain_not_found", channel=msg.channel_id)
             seed = await thread_context(services, msg)
-            result = await run_model(services, streamer, turn_input(services, msg, seed), None)
+            result = await run_stoppable(
+                services, run, run_model(services, streamer, turn_input(services, msg, seed, files),
+                                         None, tools))
     except GeminiError as err:
         log.warning("turn_failed", channel=msg.channel_id, status=err.status, code=err.code)
-        await streamer.fail(f":warning: {err.user_message}", partial=streamer.text)
+        await finish_failed(services, streamer, run, state, f":warning: {err.user_message}")
+        return
+    except Stopped as stop:
+        await finish_stopped(services, streamer, run, state, stop.by)
         return
     except asyncio.CancelledError:
         await streamer.close()
         raise
-    await streamer.finish(result.text)
+    result.text = tools.answer_with_notes(result.text)  # skipped files, failed tools
+    answer_ts = await finish_answer(streamer, result,
+                                    answer_blocks(run.ref, result.interaction_id))
     new_state = state.model_copy(update={
         "interaction_id": result.interaction_id,
         "previous_interaction_id": previous,
@@ -57,7 +75,9 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
         "turns": state.turns + 1,
         "last_activity": time.time(),
         "last_answer_ts": streamer.ts[0] if streamer.ts else None,
+        "extra": {**state.extra, **tools.updates},
     })
+    new_state = remember_turn(new_state, state, run, answer_ts)
     await store.save_thread(msg.key, new_state, settings.thread_ttl_s)
     log.info("turn_answered", channel=msg.channel_id, turns=new_state.turns,
              chars=len(result.text), seconds=round(time.monotonic() - started, 2),

@@ -22,6 +22,7 @@ from bot.budget import UpdateBudget
 from bot.config import Settings
 from bot.gemini import make_client
 from bot.logs import get_logger
+from bot.stream_support import StreamSupport
 from storage import Store
 
 log = get_logger("services")
@@ -44,6 +45,10 @@ class Services:
     bot_user_id: str | None = None
     ready: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    stop_signals: dict[str, asyncio.Future[str]] = field(default_factory=dict)
+    """Answers being generated in this process, by run id; Stop sets who pressed it."""
+    streams: StreamSupport = field(default_factory=StreamSupport)
+    """Where native streaming / thread status turned out unavailable (SLACK_STREAMING=auto)."""
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task this process tracks (Bolt keeps no reference to its own)."""

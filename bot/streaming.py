@@ -42,7 +42,7 @@ class EditStreamer:
         thread_ts: str,
         budget: UpdateBudget,
         interval: float = 1.0,
-        message_ts: str | None = None,
+        message_ts: str | Sequence[str] | None = None,
         interim_blocks: Sequence[dict[str, Any]] = (),
     ) -> None:
         self.client = client
@@ -52,7 +52,8 @@ class EditStreamer:
         self.budget = budget
         self.interval = interval
         self.interim_blocks = list(interim_blocks)
-        self.ts: list[str] = [message_ts] if message_ts else []
+        # Existing messages to write into: a placeholder, or an answer being regenerated.
+        self.ts: list[str] = [message_ts] if isinstance(message_ts, str) else list(message_ts or [])
         self._sent: list[SlackMessage | None] = [None] * len(self.ts)
         self._latest = ""
         self._status: str | None = None
@@ -138,7 +139,8 @@ class EditStreamer:
                 messages = render_streaming(self._latest)
                 messages = _with_blocks(messages, self.interim_blocks)
             else:
-                messages = [text_message(f"_{self._status}_" if self._status else THINKING)]
+                status = text_message(f"_{self._status}_" if self._status else THINKING)
+                messages = _with_blocks([status], self.interim_blocks)
             try:
                 await self._write(messages, final=False, token_taken=True)
             except SlackApiError as exc:

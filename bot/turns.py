@@ -14,11 +14,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.answer_stream import show_pending
+from bot.controls import AnswerRef, stop_blocks
 from bot.conversation import answer_turn
 from bot.logs import get_logger
 from bot.messages import IncomingMessage
 from bot.services import Services
-from bot.streaming import THINKING, text_message
 from storage import ClaimResult, ThreadKey, ThreadState
 
 log = get_logger("turns")
@@ -55,19 +56,15 @@ async def accept_message(services: Services, msg: IncomingMessage) -> None:
 
 
 async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadState | None) -> None:
-    """Join the thread if new, show the placeholder at once, and queue the turn."""
+    """Join the thread if new, show at once that an answer is coming, and queue the turn."""
     store = services.store
     if state is None:
         joined = ThreadState(last_activity=time.time())
         await store.save_thread(msg.key, joined, services.settings.thread_ttl_s)
-    placeholder = text_message(THINKING)
-    resp = await services.slack.chat_postMessage(
-        channel=msg.channel_id, thread_ts=msg.reply_thread_ts,
-        text=placeholder.text, blocks=placeholder.blocks,
-    )
     payload = {
         "message": msg.to_payload(),
-        "placeholder_ts": str(resp["ts"]),
+        "placeholder_ts": await show_pending(services, msg,
+                                             blocks=stop_blocks(AnswerRef.first(msg))),
         "seed_thread": state is None and msg.in_existing_thread,
         "claim_owner": services.owner,
     }
@@ -120,7 +117,7 @@ async def _drain_locked(services: Services, key: ThreadKey, lease: str, answer: 
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
         msg = payload.get("message", {})
-        idem = f"msg:{msg.get('team_id')}:{msg.get('channel_id')}:{ts}"
+        idem = payload.get("claim_key") or f"msg:{msg.get('team_id')}:{msg.get('channel_id')}:{ts}"
         await store.complete_claim(idem, str(payload.get("claim_owner", "")), DONE_TTL_S)
         await store.remove_turn(key, ts)
 

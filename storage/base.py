@@ -133,6 +133,24 @@ class Store(Protocol):
         """Release the lease if `owner` still holds it."""
         ...
 
+    # -- answer controls (Stop, feedback) -----------------------------------------------------
+    async def request_cancel(self, run_id: str, by: str, ttl_s: float) -> None:
+        """Ask whichever process runs `run_id` to stop it; `by` (a user id) is kept for `ttl_s`."""
+        ...
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Who asked to stop `run_id`, or None when nobody did (or the request expired)."""
+        ...
+
+    async def record_feedback(self, interaction_id: str, user_id: str, value: str,
+                              ttl_s: float) -> dict[str, int]:
+        """Store one person's rating of an answer (a later one replaces theirs); count by value."""
+        ...
+
+    async def get_feedback(self, interaction_id: str) -> dict[str, dict[str, Any]]:
+        """Ratings of an answer: user id -> {"value": ..., "ts": unix seconds}."""
+        ...
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:
         """True when the backend is reachable."""

@@ -6,7 +6,7 @@ import heapq
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,15 @@ def positive(seconds: float, what: str) -> float:
     if not seconds > 0:
         raise ValueError(f"{what} must be > 0, got {seconds!r}")
     return seconds
+
+
+def count_ratings(raw_ratings: Iterable[str]) -> dict[str, int]:
+    """Count stored rating JSON documents by their `value` (shared by both backends)."""
+    counts: dict[str, int] = {}
+    for raw in raw_ratings:
+        value = str(json.loads(raw).get("value"))
+        counts[value] = counts.get(value, 0) + 1
+    return counts
 
 
 @dataclass(slots=True)
@@ -76,6 +85,8 @@ class MemoryStore:
         self._claims: dict[str, _Claim] = {}
         self._leases: dict[str, _Lease] = {}
         self._turns: dict[ThreadKey, _TurnQueue] = {}
+        self._cancels: dict[str, tuple[str, float]] = {}
+        self._feedback: dict[str, tuple[dict[str, str], float]] = {}
         self._last_sweep = clock()
 
     # -- thread state -------------------------------------------------------------------------
@@ -210,6 +221,35 @@ class MemoryStore:
         if current is not None and current.owner == owner:
             del self._leases[name]
 
+    # -- answer controls (Stop, feedback) -----------------------------------------------------
+    async def request_cancel(self, run_id: str, by: str, ttl_s: float) -> None:
+        """Remember who asked to stop `run_id`, for `ttl_s` seconds."""
+        self._cancels[run_id] = (by, self._clock() + positive(ttl_s, "ttl_s"))
+        self._maybe_sweep()
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Who asked to stop `run_id`, or None."""
+        entry = self._cancels.get(run_id)
+        return entry[0] if entry is not None and entry[1] > self._clock() else None
+
+    async def record_feedback(self, interaction_id: str, user_id: str, value: str,
+                              ttl_s: float) -> dict[str, int]:
+        """Store one person's rating (replacing theirs) and return the answer's counts by value."""
+        deadline = self._clock() + positive(ttl_s, "ttl_s")
+        entry = self._feedback.get(interaction_id)
+        ratings = entry[0] if entry is not None and entry[1] > self._clock() else {}
+        ratings[user_id] = json.dumps({"value": value, "ts": time.time()})
+        self._feedback[interaction_id] = (ratings, deadline)
+        self._maybe_sweep()
+        return count_ratings(ratings.values())
+
+    async def get_feedback(self, interaction_id: str) -> dict[str, dict[str, Any]]:
+        """Ratings of an answer: user id -> {"value", "ts"}."""
+        entry = self._feedback.get(interaction_id)
+        if entry is None or entry[1] <= self._clock():
+            return {}
+        return {user: json.loads(raw) for user, raw in entry[0].items()}
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:
         """Always reachable."""
@@ -237,3 +277,5 @@ class MemoryStore:
         self._claims = {k: v for k, v in self._claims.items() if v.deadline > now}
         self._leases = {k: v for k, v in self._leases.items() if v.deadline > now}
         self._turns = {k: v for k, v in self._turns.items() if v.deadline > now}
+        self._cancels = {k: v for k, v in self._cancels.items() if v[1] > now}
+        self._feedback = {k: v for k, v in self._feedback.items() if v[1] > now}

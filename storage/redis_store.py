@@ -10,6 +10,8 @@ Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
     {p}:lease:{name}                         string  owner, PX = lease
     {p}:pending                              zset    thread keys with queued turns (score =
                                                      last enqueue time), for crash recovery
+    {p}:cancel:{run_id}                      string  user id who pressed Stop, PX = ttl
+    {p}:feedback:{interaction_id}            hash    user id -> {"value", "ts"} JSON, PX = ttl
 
 The braces around the thread key in the two turn keys are literal: a Redis Cluster hash tag,
 so the zset and its payload hash share a slot and the scripts touching both stay valid there.
@@ -26,7 +28,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
-from storage.memory import TURN_QUEUE_TTL_S, positive, slack_ts_micros
+from storage.memory import TURN_QUEUE_TTL_S, count_ratings, positive, slack_ts_micros
 
 _MAX_EXACT_SCORE = 2**53
 """Largest integer a zset score (an IEEE double) holds exactly: ts up to year 2255."""
@@ -150,6 +152,12 @@ class RedisStore:
     def _lease_key(self, name: str) -> str:
         return f"{self._p}:lease:{name}"
 
+    def _cancel_key(self, run_id: str) -> str:
+        return f"{self._p}:cancel:{run_id}"
+
+    def _feedback_key(self, interaction_id: str) -> str:
+        return f"{self._p}:feedback:{interaction_id}"
+
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
         """Return the thread's state, or None when the bot is not part of the thread."""
@@ -245,6 +253,33 @@ class RedisStore:
     async def release_lease(self, name: str, owner: str) -> None:
         """Release the lease if `owner` still holds it."""
         await self._release_script(keys=[self._lease_key(name)], args=[owner])
+
+    # -- answer controls (Stop, feedback) -----------------------------------------------------
+    async def request_cancel(self, run_id: str, by: str, ttl_s: float) -> None:
+        """Remember who asked to stop `run_id`, for `ttl_s` seconds (every process sees it)."""
+        await self._r.set(self._cancel_key(run_id), by, px=_ms(ttl_s, "ttl_s"))
+
+    async def cancel_requested(self, run_id: str) -> str | None:
+        """Who asked to stop `run_id`, or None."""
+        raw = await self._r.get(self._cancel_key(run_id))
+        return None if raw is None else _text(raw)
+
+    async def record_feedback(self, interaction_id: str, user_id: str, value: str,
+                              ttl_s: float) -> dict[str, int]:
+        """Store one person's rating (replacing theirs) and return the answer's counts by value."""
+        key = self._feedback_key(interaction_id)
+        rating = json.dumps({"value": value, "ts": time.time()})
+        async with self._r.pipeline(transaction=True) as pipe:
+            pipe.hset(key, user_id, rating)
+            pipe.pexpire(key, _ms(ttl_s, "ttl_s"))
+            pipe.hvals(key)
+            *_, ratings = await pipe.execute()
+        return count_ratings(_text(raw) for raw in ratings)
+
+    async def get_feedback(self, interaction_id: str) -> dict[str, dict[str, Any]]:
+        """Ratings of an answer: user id -> {"value", "ts"}."""
+        found = await self._r.hgetall(self._feedback_key(interaction_id))
+        return {_text(user): json.loads(raw) for user, raw in found.items()}
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:

@@ -253,6 +253,43 @@ async def test_ping(store: Store) -> None:
     assert await store.ping() is True
 
 
+# -- answer controls --------------------------------------------------------------------------
+
+
+async def test_cancel_request_is_per_run_and_expires(store: Store, elapse: Elapse) -> None:
+    run = f"{KEY}:1700000000.000200:0"
+    assert await store.cancel_requested(run) is None
+    await store.request_cancel(run, "U1", ttl_s=LEASE)
+    assert await store.cancel_requested(run) == "U1"
+    assert await store.cancel_requested(f"{KEY}:1700000000.000200:1") is None
+    await store.request_cancel(run, "U2", ttl_s=LEASE)  # a later press wins
+    assert await store.cancel_requested(run) == "U2"
+    await elapse(LEASE + 0.05)
+    assert await store.cancel_requested(run) is None
+    with pytest.raises(ValueError):
+        await store.request_cancel(run, "U1", ttl_s=0)
+
+
+async def test_feedback_is_one_rating_per_user_and_counted(store: Store) -> None:
+    assert await store.get_feedback("int-1") == {}
+    assert await store.record_feedback("int-1", "U1", "positive", ttl_s=60) == {"positive": 1}
+    assert await store.record_feedback("int-1", "U2", "negative", ttl_s=60) == {
+        "positive": 1, "negative": 1}
+    # U1 changes their mind: their earlier rating is replaced, not added.
+    assert await store.record_feedback("int-1", "U1", "negative", ttl_s=60) == {"negative": 2}
+    assert await store.record_feedback("int-2", "U1", "positive", ttl_s=60) == {"positive": 1}
+    stored = await store.get_feedback("int-1")
+    assert {user: r["value"] for user, r in stored.items()} == {"U1": "negative", "U2": "negative"}
+    assert all(isinstance(r["ts"], float) for r in stored.values())
+
+
+async def test_feedback_expires(store: Store, elapse: Elapse) -> None:
+    await store.record_feedback("int-1", "U1", "positive", ttl_s=LEASE)
+    await elapse(LEASE + 0.05)
+    assert await store.get_feedback("int-1") == {}
+    assert await store.record_feedback("int-1", "U2", "positive", ttl_s=60) == {"positive": 1}
+
+
 # -- backend-specific -------------------------------------------------------------------------
 
 

@@ -174,6 +174,8 @@ def _check_block(c: _Checker, block: dict[str, Any], path: str) -> None:
 def _check_context_action(c: _Checker, el: Any, path: str) -> None:
     """Check a feedback_buttons or icon_button element of a context_actions block."""
     kind = el.get("type") if isinstance(el, dict) else None
+    if kind in ("feedback_buttons", "icon_button") and "action_id" in el:
+        c.string(el["action_id"], f"{path}/action_id", 255)
     if kind == "feedback_buttons":
         for side in ("positive_button", "negative_button"):
             btn = el.get(side)
@@ -182,6 +184,8 @@ def _check_context_action(c: _Checker, el: Any, path: str) -> None:
                 continue
             c.text(btn.get("text"), f"{path}/{side}/text", 75, plain_only=True)
             c.string(btn.get("value"), f"{path}/{side}/value", 2000)
+            if "accessibility_label" in btn:
+                c.string(btn["accessibility_label"], f"{path}/{side}/accessibility_label", 75)
     elif kind == "icon_button":
         c.string(el.get("icon"), f"{path}/icon", 100)
         c.text(el.get("text"), f"{path}/text", 75, plain_only=True)

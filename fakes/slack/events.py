@@ -240,16 +240,17 @@ class EventSender:
         self, action_id: str, value: str | None = None, *, user_id: str = "U1",
         channel_id: str = "C1", message_ts: str = "", block_id: str = "actions",
         thread_ts: str | None = None, response_url: str | None = None,
-        message: dict[str, Any] | None = None,
+        message: dict[str, Any] | None = None, action_type: str = "button",
     ) -> dict[str, Any]:
-        """A block_actions payload for a button click on a message."""
+        """A block_actions payload for a click on a message (a button, or `feedback_buttons`)."""
         container: dict[str, Any] = {"type": "message", "message_ts": message_ts,
                                      "channel_id": channel_id, "is_ephemeral": False}
         if thread_ts:
             container["thread_ts"] = thread_ts
         action: dict[str, Any] = {
-            "type": "button", "action_id": action_id, "block_id": block_id,
-            "text": {"type": "plain_text", "text": action_id}, "action_ts": f"{time.time():.6f}",
+            "type": action_type, "action_id": action_id, "block_id": block_id,
+            "text": {"type": "plain_text", "text": action_id},
+            "action_ts": f"{time.time():.6f}",
         }
         if value is not None:
             action["value"] = value

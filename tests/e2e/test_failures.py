@@ -66,7 +66,8 @@ async def test_gemini_timeout_becomes_a_message(
 
 
 async def test_slack_429_on_edits_still_delivers_the_final_text(
-        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(slack_streaming="edit")  # this test is about chat.update pacing
     text = "word " * 200
     gemini.queue(Reply(text=text, chunk_size=20, delay_s=0.02))
     slack.fail_next("chat.update", times=3, status=429, retry_after=1)

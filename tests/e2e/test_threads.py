@@ -44,7 +44,8 @@ def bot_replies(slack: FakeSlack, channel: str, thread_ts: str) -> list[str]:
 
 
 async def test_mention_streams_answer_into_thread(slack: FakeSlack, gemini: FakeGemini,
-                                                  bot: RunningBot) -> None:
+                                                  make_bot: BotFactory) -> None:
+    bot = await make_bot(slack_streaming="edit")  # this test is about edit pacing
     gemini.queue(Reply(text=ANSWER, chunk_size=8, delay_s=0.08, first_delay_s=0.3))
     sent_at = time.monotonic()
     ts = await mention(slack, bot, "What is the capital of France?")

@@ -201,6 +201,20 @@ async def test_update_rejections_and_accepted_blocks(
     assert shown.visible == "Title\na | 1" and shown.buttons == ["fb"]
 
 
+async def test_feedback_buttons_limits(client: AsyncWebClient) -> None:
+    def feedback(label: str, action_id: str = "fb") -> list[dict[str, Any]]:
+        side = {"text": {"type": "plain_text", "text": "👍"}, "value": "v",
+                "accessibility_label": label}
+        return [{"type": "context_actions", "elements": [{
+            "type": "feedback_buttons", "action_id": action_id,
+            "positive_button": side, "negative_button": side}]}]
+
+    await client.chat_postMessage(channel="C1", text="x", blocks=feedback("a" * 75))
+    for blocks in (feedback("a" * 76), feedback("ok", action_id="a" * 256)):
+        err = await _error(client.chat_postMessage(channel="C1", text="x", blocks=blocks))
+        assert err.response["error"] == "invalid_blocks"
+
+
 # rate limits and scripted faults ----------------------------------------------------------------
 async def test_chat_update_limit_is_50_per_rolling_minute(
     fake: FakeSlack, client: AsyncWebClient

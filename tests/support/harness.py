@@ -69,7 +69,7 @@ async def settle(services: Services, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     quiet_since: float | None = None
     while time.monotonic() < deadline:
-        if any(t.get_name().startswith("turn-") for t in services.tasks):
+        if any(t.get_name().startswith(("turn-", "control-")) for t in services.tasks):
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()
