@@ -49,10 +49,6 @@ class AnswerStream(Protocol):
         """Write the complete answer."""
         ...
 
-    async def fail(self, notice: str, partial: str = "") -> None:
-        """Replace the answer with a readable error."""
-        ...
-
     async def close(self) -> None:
         """Stop without writing anything more."""
         ...

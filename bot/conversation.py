@@ -37,6 +37,7 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     await streamer.start()
     started = time.monotonic()
     previous = run.base
+    tools: ToolContext | None = None
     try:
         seed = await thread_context(services, msg) if payload.get("seed_thread") else None
         files = await read_files(services, msg)  # this message's files only: sent once
@@ -57,10 +58,11 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
                                          None, tools))
     except GeminiError as err:
         log.warning("turn_failed", channel=msg.channel_id, status=err.status, code=err.code)
+        state = _keep_tool_updates(state, tools)  # e.g. an image posted before the failure
         await finish_failed(services, streamer, run, state, f":warning: {err.user_message}")
         return
     except Stopped as stop:
-        await finish_stopped(services, streamer, run, state, stop.by)
+        await finish_stopped(services, streamer, run, _keep_tool_updates(state, tools), stop.by)
         return
     except asyncio.CancelledError:
         await streamer.close()
@@ -82,3 +84,10 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     log.info("turn_answered", channel=msg.channel_id, turns=new_state.turns,
              chars=len(result.text), seconds=round(time.monotonic() - started, 2),
              usage=result.usage.get("total_tokens"))
+
+
+def _keep_tool_updates(state: ThreadState, tools: ToolContext | None) -> ThreadState:
+    """`state` plus what the turn's tools recorded (kept even when the answer did not finish)."""
+    if tools is None or not tools.updates:
+        return state
+    return state.model_copy(update={"extra": {**state.extra, **tools.updates}})

@@ -88,8 +88,6 @@ class NativeStreamer:
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last_send = 0.0
-        self.first_visible_at: float | None = None
-        self.final_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -147,20 +145,6 @@ class NativeStreamer:
                 self._edit_on_stream()
             return await self._edit_or_new().finish(markdown, extra)
         finally:
-            self.final_at = time.monotonic()
-            await self._drop_control()
-            await self._clear_status()
-
-    async def fail(self, notice: str, partial: str = "") -> None:
-        """Replace what was shown with a readable error (keeping any text already written)."""
-        await self._stop_loop()
-        try:
-            if self._mode == "native":
-                await self._stop_stream()
-                self._edit_on_stream()
-            await self._edit_or_new().fail(notice, partial)
-        finally:
-            self.final_at = time.monotonic()
             await self._drop_control()
             await self._clear_status()
 
@@ -232,7 +216,7 @@ class NativeStreamer:
         self._streamed = text
         self._mode = "native"
         self._status_live = False  # Slack clears the status when the app posts
-        self._last_send = self.first_visible_at = time.monotonic()
+        self._last_send = time.monotonic()
         placeholder, self._edit = self._edit, None
         if placeholder is not None and self.interim_blocks:
             self._control = placeholder  # keeps Stop reachable above the stream

@@ -62,8 +62,6 @@ class EditStreamer:
         self._last_edit = 0.0
         self._task: asyncio.Task[None] | None = None
         self._closed = False
-        self.first_visible_at: float | None = None
-        self.final_at: float | None = None
 
     @property
     def text(self) -> str:
@@ -99,15 +97,7 @@ class EditStreamer:
         await self._stop_loop()
         messages = render_answer(markdown or "_(empty answer)_", extra_blocks=list(extra_blocks))
         await self._write(messages, final=True)
-        self.final_at = time.monotonic()
         return list(self.ts[: len(messages)])
-
-    async def fail(self, notice: str, partial: str = "") -> None:
-        """Replace the placeholder with a readable error (keeping any text already written)."""
-        await self._stop_loop()
-        body = f"{partial}\n\n{notice}" if partial.strip() else notice
-        await self._write(render_answer(body), final=True)
-        self.final_at = time.monotonic()
 
     async def close(self) -> None:
         """Stop the edit loop without writing anything more."""
@@ -121,6 +111,12 @@ class EditStreamer:
             task, self._task = self._task, None
             await asyncio.gather(task, return_exceptions=True)
 
+    async def _nap(self, seconds: float) -> None:
+        """Sleep, but wake up early when the answer is finishing (don't make it wait a 429 out)."""
+        end = time.monotonic() + seconds
+        while not self._closed and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(min(left, 0.1))
+
     async def _run(self) -> None:
         while True:
             await self._dirty.wait()
@@ -128,11 +124,11 @@ class EditStreamer:
                 return
             wait = max(0.0, self._last_edit + self.interval - time.monotonic())
             if wait:
-                await asyncio.sleep(wait)
+                await self._nap(wait)
                 if self._closed:
                     return
             if not self.budget.try_take():
-                await asyncio.sleep(max(0.05, self.budget.delay()))
+                await self._nap(max(0.05, self.budget.delay()))
                 continue  # still dirty: retry with whatever is latest then
             self._dirty.clear()
             if self._latest:
@@ -179,8 +175,6 @@ class EditStreamer:
                     self._sent.append(None)
                 self._sent[i] = msg
                 self._last_edit = time.monotonic()
-                if self.first_visible_at is None and self._latest:
-                    self.first_visible_at = self._last_edit
             if final:
                 for ts in self.ts[len(messages):]:
                     await self.client.chat_delete(channel=self.channel, ts=ts)

@@ -108,3 +108,22 @@ async def test_expired_chain_is_rebuilt_from_the_thread(
     assert "my name is Ada" in input_text(retry)
     assert input_text(retry).endswith("<@U1>: what is my name?")
     assert bot_replies(slack, "C1", ts)[-1].startswith("echo: Earlier messages")
+
+
+async def test_concurrent_answers_share_the_workspace_edit_budget(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(slack_streaming="edit", updates_per_minute=60, edit_interval_s=0.2)
+    text = " ".join(f"w{i}" for i in range(60))
+    for _ in range(3):
+        gemini.queue(Reply(text=text, chunk_size=6, delay_s=0.06))
+    threads = [await mention(slack, bot, f"question {i}") for i in range(3)]
+    await bot.settle(timeout=60)
+    for ts in threads:
+        assert bot_replies(slack, "C1", ts) == [text], "every answer still ends complete"
+    updates = slack.calls_to("chat.update")
+    assert all(c.status == 200 for c in updates)
+    span = updates[-1].at - updates[0].at
+    # Burst of 5, then 1 a second for the whole workspace: never more, however many answers.
+    assert len(updates) <= 5 + span * 1.0 + 1
+    # Unpaced, three answers edited every 0.2 s for ~0.6 s each would need far more.
+    assert len(updates) >= 3
