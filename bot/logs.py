@@ -33,8 +33,8 @@ def configure_logging(level: str = "info", fmt: str = "console") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso"),
-            _redact,
             structlog.processors.format_exc_info,
+            _redact,  # after format_exc_info, so tracebacks are masked too
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(lvl),

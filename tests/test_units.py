@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import structlog
 
 from bot.budget import UpdateBudget
 from bot.messages import NotATurn, parse_message_event, strip_bot_mention
@@ -42,3 +43,20 @@ def test_parse_keeps_what_a_turn_needs() -> None:
     assert msg.is_dm and msg.reply_thread_ts == "1700000000.000100"
     assert msg.files == [{"id": "F1"}]
     assert strip_bot_mention("<@UBOT|gemini> hello <@U2>", "UBOT") == "hello <@U2>"
+
+
+def test_logs_mask_tokens_even_in_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.logs import configure_logging, get_logger
+
+    configure_logging("info", "json")
+    try:
+        log = get_logger("test")
+        try:
+            raise RuntimeError("request failed with xoxb-123-456-secret")
+        except RuntimeError:
+            log.exception("boom", token="xapp-1-A1-secret")
+        err = capsys.readouterr().err
+    finally:
+        structlog.reset_defaults()
+    assert "boom" in err and "[redacted]" in err
+    assert "secret" not in err
