@@ -67,9 +67,13 @@ async def ack_latency(redis_url: str, events: int = 200) -> dict[str, float]:
         await _teardown(slack, gemini, bot)
 
 
-async def streaming_delays(redis_url: str, seconds: float = 10.0) -> dict[str, float]:
-    """Bot-added delay to first visible text and to the final edit, and Slack writes per answer."""
-    slack, gemini, bot = await _world(redis_url)
+WRITE_METHODS = ("chat.postMessage", "chat.update", "chat.delete", "chat.startStream",
+                 "chat.appendStream", "chat.stopStream", "assistant.threads.setStatus")
+
+
+async def streaming_delays(redis_url: str, mode: str, seconds: float = 10.0) -> dict[str, float]:
+    """Bot-added delay to first visible text and to the final write, and Slack writes per answer."""
+    slack, gemini, bot = await _world(redis_url, slack_streaming=mode)
     try:
         chunks = 100
         delay = seconds / chunks
@@ -79,11 +83,11 @@ async def streaming_delays(redis_url: str, seconds: float = 10.0) -> dict[str, f
         ts = slack.post_user_message("C1", user="U1", text="<@UBOT> stream")
         await bot.send(bot.sender.app_mention("C1", "U1", "<@UBOT> stream", ts))
         await bot.settle(timeout=60)
-        create_at = next(r.at for r in gemini.requests if r.method == "POST")
-        first_delta_at = create_at + first_delay
-        last_delta_at = first_delta_at + delay * (chunks - 1)
-        writes = [c for c in slack.calls
-                  if c.method in ("chat.postMessage", "chat.update", "chat.delete")]
+        rec = gemini.record(next(iter(gemini.interactions)))
+        text_times = [at for ev, at in zip(rec.events, rec.event_times, strict=True)
+                      if ev["event_type"] == "step.delta" and ev["delta"].get("type") == "text"]
+        first_delta_at, last_delta_at = text_times[0], text_times[-1]
+        writes = [c for c in slack.calls if c.method in WRITE_METHODS]
         with_text = [c for c in writes if "w000" in _text_of(c.args)]
         return {
             "first_visible_ms": (with_text[0].at - first_delta_at) * 1000,
@@ -95,24 +99,27 @@ async def streaming_delays(redis_url: str, seconds: float = 10.0) -> dict[str, f
 
 
 def _text_of(args: dict[str, Any]) -> str:
-    return str(args.get("text", "")) + str(args.get("blocks", ""))
+    return "".join(str(args.get(k, "")) for k in ("text", "blocks", "markdown_text", "chunks"))
 
 
 async def main(runs: int) -> None:
     """Run each benchmark `runs` times and print medians."""
     with RedisServer() as server:
         acks = [await ack_latency(server.url) for _ in range(runs)]
-        streams = [await streaming_delays(server.url) for _ in range(runs)]
+        streams = {mode: [await streaming_delays(server.url, mode) for _ in range(runs)]
+                   for mode in ("edit", "native")}
     print(f"benchmark: thread conversations ({runs} runs, medians)")
     print(f"  event ack latency over 200 signed events: "
           f"p50 {statistics.median(a['p50_ms'] for a in acks):.1f} ms, "
           f"p99 {statistics.median(a['p99_ms'] for a in acks):.1f} ms")
-    print(f"  model's first delta -> first visible Slack update: "
-          f"{statistics.median(s['first_visible_ms'] for s in streams):.0f} ms")
-    print(f"  model's last delta -> final edit: "
-          f"{statistics.median(s['final_edit_ms'] for s in streams):.0f} ms")
-    print(f"  Slack write calls for a 10 s streamed answer: "
-          f"{statistics.median(s['slack_writes'] for s in streams):.0f}")
+    for mode, runs_of_mode in streams.items():
+        def med(key: str, values: list[dict[str, float]] = runs_of_mode) -> float:
+            return statistics.median(v[key] for v in values)
+
+        print(f"  SLACK_STREAMING={mode}: model's first delta -> first visible Slack update "
+              f"{med('first_visible_ms'):.0f} ms; last delta -> final write "
+              f"{med('final_edit_ms'):.0f} ms; Slack write calls for a 10 s answer "
+              f"{med('slack_writes'):.0f}")
 
 
 if __name__ == "__main__":

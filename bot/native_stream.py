@@ -15,7 +15,7 @@ from bot.logs import get_logger
 from bot.rendering import SlackMessage, render_answer
 from bot.rendering.types import DEFAULT_LIMITS, slack_len
 from bot.stream_support import StreamSupport, assistant_status, set_thread_status, slack_error
-from bot.streaming import THINKING, EditStreamer
+from bot.streaming import THINKING, EditStreamer, nap
 
 log = get_logger("native_stream")
 
@@ -85,6 +85,7 @@ class NativeStreamer:
         self._status_dirty = False
         self._status_live = False
         self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._last_send = 0.0
@@ -166,6 +167,7 @@ class NativeStreamer:
     # -- the send loop ---------------------------------------------------------------------------
     async def _stop_loop(self) -> None:
         self._closed = True
+        self._closing.set()
         self._wake.set()
         if self._task is not None:
             task, self._task = self._task, None
@@ -187,7 +189,7 @@ class NativeStreamer:
                     continue
                 wait = self._last_send + self.interval - time.monotonic()
                 if self._mode == "native" and wait > 0:
-                    await asyncio.sleep(wait)
+                    await nap(self._closing, wait)
                     if self._closed:
                         return
                 await (self._open() if self._mode == "pending" else self._append())
@@ -239,7 +241,7 @@ class NativeStreamer:
             return
         append_budget = self.support.append_budget
         if not append_budget.try_take():
-            await asyncio.sleep(max(0.05, append_budget.delay()))
+            await nap(self._closing, max(0.05, append_budget.delay()))
             self._wake.set()
             return
         try:

@@ -58,6 +58,7 @@ class EditStreamer:
         self._latest = ""
         self._status: str | None = None
         self._dirty = asyncio.Event()
+        self._closing = asyncio.Event()
         self._send_lock = asyncio.Lock()
         self._last_edit = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -106,16 +107,11 @@ class EditStreamer:
     # -- internals -------------------------------------------------------------------------------
     async def _stop_loop(self) -> None:
         self._closed = True
+        self._closing.set()
         self._dirty.set()
         if self._task is not None:
             task, self._task = self._task, None
             await asyncio.gather(task, return_exceptions=True)
-
-    async def _nap(self, seconds: float) -> None:
-        """Sleep, but wake up early when the answer is finishing (don't make it wait a 429 out)."""
-        end = time.monotonic() + seconds
-        while not self._closed and (left := end - time.monotonic()) > 0:
-            await asyncio.sleep(min(left, 0.1))
 
     async def _run(self) -> None:
         while True:
@@ -124,11 +120,11 @@ class EditStreamer:
                 return
             wait = max(0.0, self._last_edit + self.interval - time.monotonic())
             if wait:
-                await self._nap(wait)
+                await nap(self._closing, wait)
                 if self._closed:
                     return
             if not self.budget.try_take():
-                await self._nap(max(0.05, self.budget.delay()))
+                await nap(self._closing, max(0.05, self.budget.delay()))
                 continue  # still dirty: retry with whatever is latest then
             self._dirty.clear()
             if self._latest:
@@ -180,6 +176,15 @@ class EditStreamer:
                     await self.client.chat_delete(channel=self.channel, ts=ts)
                 del self.ts[len(messages):]
                 del self._sent[len(messages):]
+
+
+async def nap(closing: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds`, waking at once when `closing` is set (an answer never waits on pacing)."""
+    waiter = asyncio.ensure_future(closing.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=seconds)
+    finally:
+        waiter.cancel()
 
 
 def _payload(msg: SlackMessage) -> dict[str, Any]:

@@ -67,6 +67,8 @@ class Record:
     final_status: str = "completed"
     polls_left: int = 0
     events: list[dict[str, Any]] = field(default_factory=list)
+    event_times: list[float] = field(default_factory=list)
+    """time.monotonic() at which each streamed event was written (for benchmarks)."""
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:

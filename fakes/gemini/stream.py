@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from aiohttp import web
@@ -69,6 +70,7 @@ class SSEWriter:
         event.update(payload)
         self.rec.events.append(event)
         await self.write(event)
+        self.rec.event_times.append(time.monotonic())
 
     async def write(self, event: dict[str, Any]) -> None:
         """Write an already-numbered event."""
