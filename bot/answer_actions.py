@@ -28,15 +28,23 @@ BROKEN = "Sorry, that button no longer works."
 _TS = re.compile(r"^\d{9,10}\.\d{6}$")
 
 
-async def on_stop(services: Services, click: Click) -> None:
-    """Stop the answer being written (asker or admin only)."""
+async def _permitted_ref(services: Services, click: Click, verb: str) -> AnswerRef | None:
+    """The clicked answer, if the clicker may `verb` it (asker or admin); else explain why not."""
     ref = await _answer_ref(services, click)
     if ref is None:
-        return
+        return None
     if not await may_control(services, click.user_id, ref.asker):
-        log.info("stop_refused", channel=click.channel_id, user=click.user_id)
+        log.info(f"{verb}_refused", channel=click.channel_id, user=click.user_id)
         await _tell(services, click, f"Only <@{ref.asker}>, who asked, or a workspace admin "
-                    "can stop this answer.")
+                    f"can {verb} this answer.")
+        return None
+    return ref
+
+
+async def on_stop(services: Services, click: Click) -> None:
+    """Stop the answer being written (asker or admin only)."""
+    ref = await _permitted_ref(services, click, "stop")
+    if ref is None:
         return
     await request_stop(services, ref, click.user_id)
     log.info("stop_requested", channel=click.channel_id, gen=ref.gen, user=click.user_id)
@@ -44,13 +52,8 @@ async def on_stop(services: Services, click: Click) -> None:
 
 async def on_regenerate(services: Services, click: Click) -> None:
     """Queue a re-run of the thread's latest turn (asker or admin only, once per answer)."""
-    ref = await _answer_ref(services, click)
+    ref = await _permitted_ref(services, click, "regenerate")
     if ref is None:
-        return
-    if not await may_control(services, click.user_id, ref.asker):
-        log.info("regenerate_refused", channel=click.channel_id, user=click.user_id)
-        await _tell(services, click, f"Only <@{ref.asker}>, who asked, or a workspace admin "
-                    "can regenerate this answer.")
         return
     store = services.store
     last = last_turn(await store.get_thread(ref.key))
