@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -100,7 +101,10 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
 
 
 async def serve(settings: Settings) -> None:
-    """Run the bot until interrupted: HTTP mode, or Socket Mode plus the health endpoint."""
+    """Run the bot until SIGINT/SIGTERM: HTTP mode, or Socket Mode plus the health endpoint.
+
+    On a signal, running turns are cancelled and stay queued; the next process resumes them.
+    """
     _services, web_app = await build(settings)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
@@ -108,8 +112,13 @@ async def serve(settings: Settings) -> None:
     await site.start()
     log.info("listening", port=settings.port, mode="socket" if settings.socket_mode else "http")
     handler = await connect_socket_mode(web_app) if settings.socket_mode else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
     try:
-        await asyncio.Event().wait()
+        await stop.wait()
+        log.info("shutting_down")
     finally:
         if handler is not None:
             with contextlib.suppress(Exception):
