@@ -23,6 +23,8 @@ from storage import ThreadState
 
 log = get_logger("conversation")
 
+UNEXPECTED = "Something went wrong on my side while answering. Please try again."
+
 
 async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     """Answer one queued turn in its thread and move the thread's chain forward."""
@@ -39,7 +41,7 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     previous = run.base
     tools: ToolContext | None = None
     try:
-        seed = await thread_context(services, msg) if payload.get("seed_thread") else None
+        seed = await thread_context(services, msg) if run.seed else None
         files = await read_files(services, msg)  # this message's files only: sent once
         tools = ToolContext(services, msg.channel_id, msg.reply_thread_ts, state=state.extra,
                             notes=files.notes)
@@ -67,6 +69,12 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     except asyncio.CancelledError:
         await streamer.close()
         raise
+    except Exception:
+        # A bug or an unexpected Slack/Redis failure: never leave "Thinking…" on screen.
+        log.exception("turn_failed_unexpectedly", channel=msg.channel_id)
+        state = _keep_tool_updates(state, tools)
+        await finish_failed(services, streamer, run, state, f":warning: {UNEXPECTED}")
+        return
     result.text = tools.answer_with_notes(result.text)  # skipped files, failed tools
     answer_ts = await finish_answer(streamer, result,
                                     answer_blocks(run.ref, result.interaction_id))

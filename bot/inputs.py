@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from slack_sdk.errors import SlackApiError
+
 from bot.files import FileInputs
+from bot.logs import get_logger
 from bot.messages import IncomingMessage, strip_bot_mention
 from bot.services import Services
 
 SEED_LIMIT = 1000
+
+log = get_logger("inputs")
 
 
 def turn_input(services: Services, msg: IncomingMessage, seed: str | None,
@@ -30,10 +35,18 @@ def turn_input(services: Services, msg: IncomingMessage, seed: str | None,
 
 
 async def thread_context(services: Services, msg: IncomingMessage) -> str | None:
-    """The thread's earlier messages as 'author: text' lines (one conversations.replies read)."""
-    resp = await services.slack.conversations_replies(
-        channel=msg.channel_id, ts=msg.reply_thread_ts, limit=SEED_LIMIT
-    )
+    """The thread's earlier messages as 'author: text' lines (one conversations.replies read).
+
+    Best effort: if Slack refuses (missing scope, rate limit), the turn goes on without it.
+    """
+    try:
+        resp = await services.slack.conversations_replies(
+            channel=msg.channel_id, ts=msg.reply_thread_ts, limit=SEED_LIMIT
+        )
+    except SlackApiError as exc:
+        log.warning("thread_context_unavailable", channel=msg.channel_id,
+                    error=exc.response.get("error"))
+        return None
     lines = []
     for m in resp.get("messages", []):
         if m.get("ts") == msg.ts or float(m.get("ts", 0)) > float(msg.ts):

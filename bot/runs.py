@@ -90,10 +90,18 @@ def regenerate_payload(last: LastTurn, *, by: str, claim_key: str,
 
 async def plan_run(services: Services, payload: dict[str, Any],
                    state: ThreadState) -> TurnRun | None:
-    """The run a queued turn asks for; None when a Regenerate is no longer possible."""
+    """The run a queued turn asks for; None when it was answered already or a Regenerate is
+    no longer possible."""
     msg = IncomingMessage.from_payload(payload["message"])
-    seed = bool(payload.get("seed_thread"))
     if payload.get("kind") != REGENERATE_KIND:
+        done = last_turn(state)
+        if done is not None and done.ts == msg.ts:
+            # Answered already (a process lost its lease, or stopped after saving): don't fork.
+            log.info("turn_already_answered", channel=msg.channel_id, ts=msg.ts)
+            return None
+        # The bot joins a thread people started: send its earlier messages once, until a
+        # first answer exists (also when a first attempt failed or was stopped).
+        seed = state.interaction_id is None and msg.in_existing_thread
         placeholder = payload.get("placeholder_ts")
         return TurnRun(AnswerRef.first(msg), base=state.interaction_id,
                        message_ts=[placeholder] if placeholder else [],

@@ -104,6 +104,10 @@ class Store(Protocol):
         """Add a pending turn; turns are taken in Slack `ts` order. Re-adding a ts is a no-op."""
         ...
 
+    async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
+        """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
+        ...
+
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
         """Return the pending turn with the smallest ts, without removing it."""
         ...

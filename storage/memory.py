@@ -159,6 +159,14 @@ class MemoryStore:
         queue.deadline = now + TURN_QUEUE_TTL_S
         self._maybe_sweep()
 
+    async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
+        """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
+        queue = self._live_queue(key, self._clock())
+        if queue is None or message_ts not in queue.payloads:
+            return False
+        queue.payloads[message_ts] = json.dumps(payload)
+        return True
+
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
         """Return the pending turn with the smallest ts, without removing it."""
         queue = self._live_queue(key, self._clock())

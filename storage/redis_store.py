@@ -81,6 +81,13 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 """
 
+# KEYS[1] zset, KEYS[2] payload hash; ARGV[1] ts, ARGV[2] payload. Only for a pending turn.
+_UPDATE_LUA = """
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+return 1
+"""
+
 # KEYS[1] zset, KEYS[2] payload hash. Drops orphans (e.g. one of the two keys evicted).
 _PEEK_LUA = """
 while true do
@@ -120,6 +127,7 @@ class RedisStore:
         self._complete_script = client.register_script(_COMPLETE_LUA)
         self._enqueue_script = client.register_script(_ENQUEUE_LUA)
         self._peek_script = client.register_script(_PEEK_LUA)
+        self._update_script = client.register_script(_UPDATE_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "gs", **client_kwargs: Any) -> RedisStore:
@@ -204,6 +212,11 @@ class RedisStore:
         await self._enqueue_script(keys=self._turn_keys(key), args=args)
         # Separate command (another Cluster slot); only crash recovery reads it.
         await self._r.zadd(self._pending_key(), {str(key): time.time()})
+
+    async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
+        """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
+        args = [message_ts, json.dumps(payload)]
+        return bool(await self._update_script(keys=self._turn_keys(key), args=args))
 
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
         """Return the pending turn with the smallest ts, without removing it."""

@@ -124,6 +124,11 @@ def test_the_bot_token_only_goes_to_slack_hosts() -> None:
     assert not token_allowed("http://files.slack.com/files-pri/T1-F1/a.png", settings)
     assert not token_allowed("https://files.slack.com.evil.example/a.png", settings)
     assert not token_allowed("https://evil.example/a.png", settings)
+    # A non-local API host never gets the token over plain http.
+    proxied = load_settings(slack_bot_token="xoxb-t", slack_signing_secret="s",
+                            gemini_api_key="k", slack_api_url="https://slack.example.org/api/")
+    assert token_allowed("https://slack.example.org/files/a.png", proxied)
+    assert not token_allowed("http://slack.example.org/files/a.png", proxied)
 
 
 async def test_download_needs_the_bot_token_and_respects_the_cap(slack: FakeSlack) -> None:

@@ -396,3 +396,15 @@ async def test_pending_threads_lists_threads_with_queued_turns(store: Store) -> 
     assert set(await store.pending_threads()) == {a, b}
     await store.remove_turn(a, "1700000001.000001")
     assert await store.pending_threads() == [b]
+
+
+async def test_update_turn_replaces_only_a_pending_payload(store: Store) -> None:
+    key = ThreadKey("T1", "C1", "1700000000.000100")
+    assert not await store.update_turn(key, "1700000001.000001", {"n": 0})
+    assert not await store.has_turn(key, "1700000001.000001")
+    await store.enqueue_turn(key, "1700000001.000001", {"n": 1})
+    assert await store.update_turn(key, "1700000001.000001", {"n": 2})
+    assert await store.peek_turn(key) == ("1700000001.000001", {"n": 2})
+    await store.remove_turn(key, "1700000001.000001")
+    assert not await store.update_turn(key, "1700000001.000001", {"n": 3})
+    assert await store.peek_turn(key) is None

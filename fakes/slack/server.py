@@ -59,6 +59,11 @@ class FakeSlack(Workspace):
         self._echo_queue: asyncio.Queue[dict[str, Any]] | None = None
         self._echo_task: asyncio.Task[None] | None = None
         self.socket_mode = SocketModeHub()
+        self.delays: dict[str, list[float]] = {}
+
+    def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
+        """Make the next calls of `method` answer only after `seconds` (a slow Slack)."""
+        self.delays.setdefault(method, []).extend([seconds] * times)
 
     # lifecycle -----------------------------------------------------------------------------
     @property
@@ -112,6 +117,8 @@ class FakeSlack(Workspace):
             if handler is None:
                 raise SlackError("unknown_method")
             check_token(self, method, token)
+            if self.delays.get(method):
+                await asyncio.sleep(self.delays[method].pop(0))
             fault = self.limiter.take_fault(method)
             if fault is not None:
                 raise fault

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+import redis.asyncio as aioredis
+
+import bot.turns as turns
+from bot.messages import IncomingMessage
+from bot.turns import drain_thread
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
+from storage import RedisStore, ThreadKey
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_threads import bot_replies, mention
 from tests.support.harness import RunningBot, input_text, wait_until
@@ -113,3 +120,57 @@ async def test_turn_interrupted_by_a_restart_is_answered_by_the_next_process(
     await wait_until(lambda: bot_replies(slack, "C1", ts) == [
         "echo: <@U1>: survive a restart"], timeout=10)
     assert len(bot_replies(slack, "C1", ts)) == 1, "the same placeholder is reused"
+
+
+async def test_order_holds_when_the_first_placeholder_posts_slowly(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    root = await mention(slack, bot, "start")
+    await bot.settle()
+    slack.delay_next("chat.postMessage", 0.6)  # message one's placeholder is slow to appear
+    ts1 = slack.post_user_message("C1", user="U1", text="question one", thread_ts=root)
+    ts2 = slack.post_user_message("C1", user="U2", text="question two", thread_ts=root)
+    await bot.send(bot.sender.message("C1", "U1", "question one", ts1, thread_ts=root))
+    await asyncio.sleep(0.05)
+    await bot.send(bot.sender.message("C1", "U2", "question two", ts2, thread_ts=root))
+    await bot.settle()
+    ids = list(gemini.interactions)
+    assert [input_text(c) for c in gemini.creates[1:]] == [
+        "<@U1>: question one", "<@U2>: question two"]
+    assert gemini.creates[2]["previous_interaction_id"] == ids[1]
+
+
+async def test_a_process_that_loses_its_lease_stops_answering(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory, redis_flushed: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "THREAD_LEASE_S", 0.6)  # renewed every 0.2 s
+    a = await make_bot()
+    gemini.queue(Reply(text="slow answer " * 30, chunk_size=12, delay_s=0.1))
+    ts = await mention(slack, a, "long one")
+    await wait_until(lambda: len(gemini.creates) == 1)
+    await asyncio.sleep(0.3)
+    # Another process takes the thread over (as if A's lease had expired during a Redis blip).
+    client = aioredis.from_url(redis_flushed)
+    await client.set(f"gs:lease:thread:T1:C1:{ts}", "someone-else", px=60_000)
+    await client.aclose()
+    # A notices at its next renewal and cancels its answer (its handler keeps waiting for
+    # the new lease holder, which would answer the turn).
+    await wait_until(lambda: gemini.disconnects == 1, message="the answer in flight cancelled")
+    store = RedisStore.from_url(redis_flushed)
+    assert await store.has_turn(ThreadKey("T1", "C1", ts), ts), "left for the lease holder"
+    await store.close()
+
+
+async def test_already_answered_turn_is_not_answered_again(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str) -> None:
+    ts = await mention(slack, bot, "once")
+    await bot.settle()
+    store = RedisStore.from_url(redis_flushed)
+    key = ThreadKey("T1", "C1", ts)
+    msg = IncomingMessage(team_id="T1", channel_id="C1", user_id="U1", text="<@UBOT> once",
+                          ts=ts, mentioned=True)
+    # A second copy of the turn, as left behind by a process stopped after saving its answer.
+    await store.enqueue_turn(key, ts, {"message": msg.to_payload(), "claim_owner": "gone"})
+    await drain_thread(bot.services, key)
+    await store.close()
+    assert len(gemini.creates) == 1
+    assert len(bot_replies(slack, "C1", ts)) == 1

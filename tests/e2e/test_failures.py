@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from storage import RedisStore, ThreadKey
@@ -127,3 +129,41 @@ async def test_concurrent_answers_share_the_workspace_edit_budget(
     assert len(updates) <= 5 + span * 1.0 + 1
     # Unpaced, three answers edited every 0.2 s for ~0.6 s each would need far more.
     assert len(updates) >= 3
+
+
+async def test_thread_context_refused_by_slack_still_answers(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    parent = slack.post_user_message("C1", user="U2", text="a human thread")
+    slack.fail_next("conversations.replies", error="missing_scope")
+    await mention(slack, bot, "join in", thread_ts=parent)
+    await bot.settle()
+    assert bot_replies(slack, "C1", parent) == ["echo: <@U1>: join in"]
+
+
+async def test_first_answer_failing_means_the_next_turn_still_gets_the_thread(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    parent = slack.post_user_message("C1", user="U2", text="Budget is 40k for Q3.")
+    gemini.fail_next(times=1, status=400, code="invalid_argument", message="nope")
+    await mention(slack, bot, "summarise", thread_ts=parent)
+    await bot.settle()
+    assert "could not process" in bot_replies(slack, "C1", parent)[-1]
+    await reply(slack, bot, "try again please", parent)
+    await bot.settle()
+    assert "Budget is 40k for Q3." in input_text(gemini.creates[-1])
+    assert "previous_interaction_id" not in gemini.creates[-1]
+
+
+async def test_unexpected_failure_replaces_the_placeholder_with_a_message(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import bot.conversation as conversation
+
+    def broken(*_: object, **__: object) -> object:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(conversation, "turn_input", broken)
+    ts = await mention(slack, bot, "hello")
+    await bot.settle()
+    shown = bot_replies(slack, "C1", ts)
+    assert len(shown) == 1 and "Something went wrong on my side" in shown[0]
+    assert "Thinking" not in shown[0]
