@@ -75,7 +75,7 @@ async def on_regenerate(services: Services, click: Click) -> None:
         await store.release_claim(claim_key, services.owner)
         raise
     log.info("regenerate_queued", channel=click.channel_id, gen=ref.gen, user=click.user_id)
-    await drain_thread(services, ref.key, wait_for_ts=queue_ts)
+    await drain_thread(services, ref.key, wait_for_ts=queue_ts, claim=claim_key)
     await store.complete_claim(claim_key, services.owner, DONE_TTL_S)
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -32,9 +31,6 @@ POLL_S = 0.05
 PLACEHOLDER_WAIT_S = 5.0
 PENDING = "placeholder_pending"
 
-Answerer = Callable[[Services, dict[str, Any]], Awaitable[None]]
-
-
 async def accept_message(services: Services, msg: IncomingMessage) -> None:
     """Entry point for a user message the listeners decided may be a turn."""
     store = services.store
@@ -54,7 +50,7 @@ async def accept_message(services: Services, msg: IncomingMessage) -> None:
         # Nothing was queued: let a Slack retry of this event try again.
         await store.release_claim(msg.idempotency_key, services.owner)
         raise
-    await drain_thread(services, msg.key, wait_for_ts=msg.ts)
+    await drain_thread(services, msg.key, wait_for_ts=msg.ts, claim=msg.idempotency_key)
     await store.complete_claim(msg.idempotency_key, services.owner, DONE_TTL_S)
 
 
@@ -86,22 +82,26 @@ async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadSta
 
 async def drain_thread(
     services: Services, key: ThreadKey, *, wait_for_ts: str | None = None,
-    answer: Answerer | None = None,
+    claim: str | None = None,
 ) -> None:
     """Answer the thread's queued turns in ts order while holding its lease.
 
     With `wait_for_ts`, keep trying until that turn has been answered (by us or by another
-    process); without it, drain once if the lease is free (crash recovery).
+    process), renewing the caller's `claim` meanwhile so a Slack retry can't take it over;
+    without it, drain once if the lease is free (crash recovery).
     """
-    answer = answer or answer_turn
     store = services.store
     lease = f"thread:{key}"
+    renew_at = time.monotonic() + CLAIM_LEASE_S / 3
     while True:
+        if claim is not None and time.monotonic() >= renew_at:
+            await store.renew_claim(claim, services.owner, CLAIM_LEASE_S)
+            renew_at = time.monotonic() + CLAIM_LEASE_S / 3
         if wait_for_ts is not None and not await store.has_turn(key, wait_for_ts):
             return
         if await store.acquire_lease(lease, services.owner, THREAD_LEASE_S):
             try:
-                await _drain_locked(services, key, lease, answer)
+                await _drain_locked(services, key, lease)
             finally:
                 await store.release_lease(lease, services.owner)
             if wait_for_ts is None:
@@ -112,7 +112,7 @@ async def drain_thread(
         await asyncio.sleep(POLL_S)
 
 
-async def _drain_locked(services: Services, key: ThreadKey, lease: str, answer: Answerer) -> None:
+async def _drain_locked(services: Services, key: ThreadKey, lease: str) -> None:
     store = services.store
     first_seen: dict[str, float] = {}
     while (item := await store.peek_turn(key)) is not None:
@@ -121,7 +121,7 @@ async def _drain_locked(services: Services, key: ThreadKey, lease: str, answer: 
         if payload.get(PENDING) and waited < PLACEHOLDER_WAIT_S:
             await asyncio.sleep(POLL_S)  # its placeholder is being posted (re-peek: an
             continue  # earlier turn may also arrive meanwhile)
-        if not await _answer_holding_lease(services, lease, answer, payload):
+        if not await _answer_holding_lease(services, lease, payload):
             return  # the lease went to another process, which now answers this thread
         msg = payload.get("message", {})
         idem = payload.get("claim_key") or f"msg:{msg.get('team_id')}:{msg.get('channel_id')}:{ts}"
@@ -129,10 +129,10 @@ async def _drain_locked(services: Services, key: ThreadKey, lease: str, answer: 
         await store.remove_turn(key, ts)
 
 
-async def _answer_holding_lease(services: Services, lease: str, answer: Answerer,
+async def _answer_holding_lease(services: Services, lease: str,
                                 payload: dict[str, Any]) -> bool:
     """Answer one turn while renewing the lease; cancel it (False) if the lease is lost."""
-    work = asyncio.create_task(answer(services, payload))
+    work = asyncio.create_task(answer_turn(services, payload))
     keeper = asyncio.create_task(_keep_lease(services, lease))
     try:
         await asyncio.wait({work, keeper}, return_when=asyncio.FIRST_COMPLETED)

@@ -12,7 +12,7 @@ from bot.messages import IncomingMessage
 from bot.turns import drain_thread
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
-from storage import RedisStore, ThreadKey
+from storage import ClaimResult, RedisStore, ThreadKey
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_threads import bot_replies, mention
 from tests.support.harness import RunningBot, input_text, wait_until
@@ -174,3 +174,23 @@ async def test_already_answered_turn_is_not_answered_again(
     await store.close()
     assert len(gemini.creates) == 1
     assert len(bot_replies(slack, "C1", ts)) == 1
+
+
+async def test_a_message_waiting_behind_a_long_answer_keeps_its_claim(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(turns, "CLAIM_LEASE_S", 0.6)  # renewed every 0.2 s while waiting
+    root = await mention(slack, bot, "start")
+    await bot.settle()
+    gemini.queue(Reply(text="slow answer " * 20, chunk_size=12, delay_s=0.1))
+    ts1 = slack.post_user_message("C1", user="U1", text="first", thread_ts=root)
+    ts2 = slack.post_user_message("C1", user="U2", text="second", thread_ts=root)
+    await bot.send(bot.sender.message("C1", "U1", "first", ts1, thread_ts=root))
+    await bot.send(bot.sender.message("C1", "U2", "second", ts2, thread_ts=root))
+    await asyncio.sleep(1.2)  # two leases' worth: message two is still waiting
+    store = RedisStore.from_url(redis_flushed)
+    taken = await store.claim(f"msg:T1:C1:{ts2}", "a-slack-retry", 5)
+    await store.close()
+    assert taken is ClaimResult.IN_PROGRESS, "the waiting handler still holds its claim"
+    await bot.settle()
+    assert len(bot_replies(slack, "C1", root)) == 3
