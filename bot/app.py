@@ -13,8 +13,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
 from bot.logs import get_logger
-from bot.recovery import recover_pending_turns
 from bot.services import Services, build_services
+from bot.threads.recovery import recover_pending_turns
 from handlers import register_all
 from storage import Store, open_store
 

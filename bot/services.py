@@ -18,11 +18,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budget import UpdateBudget
 from bot.config import Settings
+from bot.delivery.edit_budget import UpdateBudget
+from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
 from bot.logs import get_logger
-from bot.stream_support import StreamSupport
 from storage import Store
 
 log = get_logger("services")

@@ -7,8 +7,8 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
-from bot.answer_actions import on_feedback, on_regenerate, on_stop
-from bot.controls import FEEDBACK, REGENERATE, STOP, BadControl, Click, parse_click
+from bot.controls.buttons import FEEDBACK, REGENERATE, STOP, BadControl, Click, parse_click
+from bot.controls.clicks import on_feedback, on_regenerate, on_stop
 from bot.logs import get_logger
 from bot.services import Services
 

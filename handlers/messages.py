@@ -7,9 +7,9 @@ from typing import Any
 from slack_bolt.async_app import AsyncApp
 
 from bot.logs import get_logger
-from bot.messages import NotATurn, parse_message_event
 from bot.services import Services
-from bot.turns import accept_message
+from bot.threads.messages import NotATurn, parse_message_event
+from bot.threads.turns import accept_message
 
 log = get_logger("handlers.messages")
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from bot.citations import apply_citations
 from bot.gemini import Citation
 from bot.rendering import render_answer
+from bot.rendering.citations import apply_citations
 
 
 def cite(url: str, start: object, end: object, title: str | None = None) -> Citation:

@@ -1,4 +1,4 @@
-"""bot.files: which block type a Slack file becomes, limits, and downloads from Slack."""
+"""bot.threads.files: which block type a Slack file becomes, limits, and downloads from Slack."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import load_settings
-from bot.files import (
+from bot.threads.files import (
     TEXT_CHAR_LIMIT,
     DownloadError,
     FileInputs,

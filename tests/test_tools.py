@@ -1,4 +1,4 @@
-"""bot.tools: running the model's function calls, failures as is_error results and notes."""
+"""bot.tools.registry: running the function calls, failures as is_error results and notes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any, cast
 
 from bot.gemini import FunctionCall
 from bot.services import Services
-from bot.tools import Registry, Tool, ToolContext, ToolError
+from bot.tools.registry import Registry, Tool, ToolContext, ToolError
 
 
 def declaration(name: str) -> dict[str, Any]:

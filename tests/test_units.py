@@ -7,8 +7,8 @@ import time
 import pytest
 import structlog
 
-from bot.budget import UpdateBudget
-from bot.messages import NotATurn, parse_message_event, strip_bot_mention
+from bot.delivery.edit_budget import UpdateBudget
+from bot.threads.messages import NotATurn, parse_message_event, strip_bot_mention
 
 
 def test_budget_allows_a_burst_then_paces() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.rendering.pack import EMPTY_TEXT, Packer
+from bot.rendering.partial import repair_partial
 from bot.rendering.slack_text import TokenShield
-from bot.rendering.streaming import repair_partial
 from bot.rendering.tree import parse
 from bot.rendering.types import DEFAULT_LIMITS, Limits, SlackMessage
 

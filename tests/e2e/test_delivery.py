@@ -7,9 +7,9 @@ import asyncio
 import pytest
 import redis.asyncio as aioredis
 
-import bot.turns as turns
-from bot.messages import IncomingMessage
-from bot.turns import drain_thread
+import bot.threads.turns as turns
+from bot.threads.messages import IncomingMessage
+from bot.threads.turns import drain_thread
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from storage import ClaimResult, RedisStore, ThreadKey

@@ -156,7 +156,7 @@ async def test_first_answer_failing_means_the_next_turn_still_gets_the_thread(
 async def test_unexpected_failure_replaces_the_placeholder_with_a_message(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.conversation as conversation
+    import bot.threads.conversation as conversation
 
     def broken(*_: object, **__: object) -> object:
         raise RuntimeError("a bug")

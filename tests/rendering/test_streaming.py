@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.rendering import render_streaming
-from bot.rendering.streaming import repair_partial
+from bot.rendering.partial import repair_partial
 from tests.rendering.helpers import assert_within_limits
 
 

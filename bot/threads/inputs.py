@@ -6,10 +6,10 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.files import FileInputs
 from bot.logs import get_logger
-from bot.messages import IncomingMessage, strip_bot_mention
 from bot.services import Services
+from bot.threads.files import FileInputs
+from bot.threads.messages import IncomingMessage, strip_bot_mention
 
 SEED_LIMIT = 1000
 

@@ -1,7 +1,7 @@
 """Which generation of a turn is being answered, and what the thread remembers of it.
 
 A queued turn is either a person's new message (the first answer) or a Regenerate of the
-thread's latest turn. Both run the same way in `bot.conversation.answer_turn`; a `TurnRun`
+thread's latest turn. Both run the same way in `bot.threads.conversation.answer_turn`; a `TurnRun`
 says where the run starts in the chain and which Slack messages it writes into.
 
 After every run the thread keeps `extra["last_turn"]`: the asker's message, the chain point the
@@ -20,13 +20,13 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answer_stream import AnswerStream, open_answer_stream
-from bot.controls import AnswerRef, regenerate_blocks, stop_blocks, tell
+from bot.controls.buttons import AnswerRef, regenerate_blocks, stop_blocks, tell
+from bot.delivery.answer_writer import AnswerStream, open_answer_stream
+from bot.delivery.edit_streamer import EditStreamer, text_message
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
-from bot.rendering.streaming import repair_partial
+from bot.rendering.partial import repair_partial
 from bot.services import Services
-from bot.streaming import EditStreamer, text_message
+from bot.threads.messages import IncomingMessage
 from storage import ThreadState
 
 log = get_logger("runs")

@@ -12,10 +12,10 @@ from google.genai import _interactions as gx
 from slack_sdk.errors import SlackApiError, SlackClientError
 
 from bot.config import Settings
-from bot.files import DownloadError, FileInputs, FileLimits, fetch_file, sniff
 from bot.gemini import describe_api_error
 from bot.logs import get_logger
-from bot.tools import Tool, ToolContext, ToolError
+from bot.threads.files import DownloadError, FileInputs, FileLimits, fetch_file, sniff
+from bot.tools.registry import Tool, ToolContext, ToolError
 
 log = get_logger("images")
 

@@ -10,7 +10,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budget import UpdateBudget
+from bot.delivery.edit_budget import UpdateBudget
 from bot.logs import get_logger
 from bot.rendering import SlackMessage, render_answer, render_streaming
 

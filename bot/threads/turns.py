@@ -14,12 +14,12 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from bot.answer_stream import show_pending
-from bot.controls import AnswerRef, stop_blocks
-from bot.conversation import answer_turn
+from bot.controls.buttons import AnswerRef, stop_blocks
+from bot.delivery.answer_writer import show_pending
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
 from bot.services import Services
+from bot.threads.conversation import answer_turn
+from bot.threads.messages import IncomingMessage
 from storage import ClaimResult, ThreadKey, ThreadState
 
 log = get_logger("turns")

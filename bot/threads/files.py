@@ -13,8 +13,8 @@ from slack_sdk.errors import SlackApiError
 
 from bot.config import Settings
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
 from bot.services import Services
+from bot.threads.messages import IncomingMessage
 
 log = get_logger("files")
 

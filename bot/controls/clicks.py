@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from bot.controls import (
+from bot.controls.buttons import (
     NEGATIVE,
     POSITIVE,
     AnswerRef,
@@ -15,11 +15,11 @@ from bot.controls import (
     may_control,
     tell,
 )
+from bot.controls.stopping import request_stop
 from bot.logs import get_logger
-from bot.runs import NOT_LATEST, last_turn, regenerate_payload
 from bot.services import Services
-from bot.stopping import request_stop
-from bot.turns import CLAIM_LEASE_S, DONE_TTL_S, drain_thread
+from bot.threads.runs import NOT_LATEST, last_turn, regenerate_payload
+from bot.threads.turns import CLAIM_LEASE_S, DONE_TTL_S, drain_thread
 from storage import ClaimResult
 
 log = get_logger("answer_actions")

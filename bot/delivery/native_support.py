@@ -7,7 +7,7 @@ import time
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budget import UpdateBudget
+from bot.delivery.edit_budget import UpdateBudget
 from bot.logs import get_logger
 
 log = get_logger("stream_support")

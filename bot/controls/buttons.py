@@ -15,8 +15,8 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
 from bot.services import Services
+from bot.threads.messages import IncomingMessage
 from storage import ThreadKey
 
 log = get_logger("controls")

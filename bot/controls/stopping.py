@@ -12,12 +12,12 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-from bot.answer_stream import AnswerStream
-from bot.controls import AnswerRef, note_blocks, regenerate_blocks
+from bot.controls.buttons import AnswerRef, note_blocks, regenerate_blocks
+from bot.delivery.answer_writer import AnswerStream
 from bot.logs import get_logger
-from bot.rendering.streaming import repair_partial
-from bot.runs import TurnRun, save_incomplete
+from bot.rendering.partial import repair_partial
 from bot.services import Services
+from bot.threads.runs import TurnRun, save_incomplete
 from storage import ThreadState
 
 log = get_logger("stopping")

@@ -7,7 +7,8 @@ import dataclasses
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from bot.answer_stream import AnswerStream
+from bot.delivery.answer_writer import AnswerStream
+from bot.delivery.edit_streamer import EditStreamer
 from bot.gemini import (
     Activity,
     ChainNotFound,
@@ -19,11 +20,10 @@ from bot.gemini import (
     TurnResult,
     stream_interaction,
 )
-from bot.images import image_tool
 from bot.logs import get_logger
 from bot.services import Services
-from bot.streaming import EditStreamer
-from bot.tools import Registry, ToolContext, function_result
+from bot.tools.images import image_tool
+from bot.tools.registry import Registry, ToolContext, function_result
 
 log = get_logger("model_loop")
 

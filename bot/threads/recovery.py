@@ -6,7 +6,7 @@ import asyncio
 
 from bot.logs import get_logger
 from bot.services import Services
-from bot.turns import drain_thread
+from bot.threads.turns import drain_thread
 
 log = get_logger("recovery")
 

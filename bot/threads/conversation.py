@@ -6,19 +6,19 @@ import asyncio
 import time
 from typing import Any
 
-from bot.answer_stream import finish_answer
-from bot.controls import answer_blocks
-from bot.files import read_files
+from bot.controls.buttons import answer_blocks
+from bot.controls.stopping import Stopped, finish_stopped, run_stoppable
+from bot.delivery.answer_writer import finish_answer
 from bot.gemini import ChainNotFound, GeminiError
-from bot.images import remember_shared_image
-from bot.inputs import thread_context, turn_input
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
-from bot.model_loop import run_model
-from bot.runs import finish_failed, open_run_stream, plan_run, remember_turn
 from bot.services import Services
-from bot.stopping import Stopped, finish_stopped, run_stoppable
-from bot.tools import ToolContext
+from bot.threads.files import read_files
+from bot.threads.inputs import thread_context, turn_input
+from bot.threads.messages import IncomingMessage
+from bot.threads.model_loop import run_model
+from bot.threads.runs import finish_failed, open_run_stream, plan_run, remember_turn
+from bot.tools.images import remember_shared_image
+from bot.tools.registry import ToolContext
 from storage import ThreadState
 
 log = get_logger("conversation")

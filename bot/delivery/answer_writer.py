@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from bot.citations import apply_citations
+from bot.delivery.edit_streamer import THINKING, EditStreamer, text_message
+from bot.delivery.native_streamer import NativeStreamer
+from bot.delivery.native_support import assistant_status, set_thread_status
 from bot.gemini import TurnResult
 from bot.logs import get_logger
-from bot.messages import IncomingMessage
-from bot.native_stream import NativeStreamer
+from bot.rendering.citations import apply_citations
 from bot.services import Services
-from bot.stream_support import assistant_status, set_thread_status
-from bot.streaming import THINKING, EditStreamer, text_message
+from bot.threads.messages import IncomingMessage
 
 log = get_logger("answer_stream")
 

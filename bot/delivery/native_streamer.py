@@ -10,12 +10,17 @@ from typing import Any, Literal
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.budget import UpdateBudget
+from bot.delivery.edit_budget import UpdateBudget
+from bot.delivery.edit_streamer import THINKING, EditStreamer, nap
+from bot.delivery.native_support import (
+    StreamSupport,
+    assistant_status,
+    set_thread_status,
+    slack_error,
+)
 from bot.logs import get_logger
 from bot.rendering import SlackMessage, render_answer
 from bot.rendering.types import DEFAULT_LIMITS, slack_len
-from bot.stream_support import StreamSupport, assistant_status, set_thread_status, slack_error
-from bot.streaming import THINKING, EditStreamer, nap
 
 log = get_logger("native_stream")
 

@@ -1,0 +1,1 @@
+"""Answer controls: the Stop, Regenerate and feedback buttons and what a click does."""

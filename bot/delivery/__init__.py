@@ -1,0 +1,1 @@
+"""Answer delivery to Slack: edit streaming, native streaming, and choosing between them."""

@@ -1,0 +1,1 @@
+"""The bot's own function tools offered to the model (image generation, ...)."""
