@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncApp
 from bot.config import Settings
 from bot.logs import get_logger
 from bot.services import Services, build_services
-from bot.threads.recovery import recover_pending_turns
+from bot.threads.recovery import recover_pending_turns, replay_spool
 from handlers import register_all
 from storage import Store, open_store
 
@@ -58,13 +58,39 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     async def healthz(_: web.Request) -> web.Response:
         if not services.ready:
             return web.json_response({"ok": False, "status": "starting"}, status=503)
-        return web.json_response({"ok": True, "store": services.store.name})
+        return web.json_response(health_report(services))
+
+    async def readyz(_: web.Request) -> web.Response:
+        reachable = await _store_answers(services)
+        ready = services.ready and bool(services.bot_user_id) and reachable
+        body = {"ok": ready, "slack_identity": bool(services.bot_user_id),
+                "store": services.store.name, "store_reachable": reachable}
+        return web.json_response(body, status=200 if ready else 503)
 
     web_app.router.add_post(EVENTS_PATH, events)
     web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/readyz", readyz)
     web_app.on_startup.append(_on_startup)
     web_app.on_cleanup.append(_on_cleanup)
     return web_app
+
+
+def health_report(services: Services) -> dict[str, object]:
+    """Alive (HTTP 200) either way; "degraded" while the store is unreachable or the spool
+    holds messages waiting for it."""
+    spooled = services.spool.pending() if services.spool is not None else 0
+    degraded = services.store_down_since is not None or spooled > 0
+    return {"ok": True, "status": "degraded" if degraded else "ok",
+            "store": services.store.name, "store_reachable": services.store_down_since is None,
+            "spooled_messages": spooled}
+
+
+async def _store_answers(services: Services) -> bool:
+    """PING the store, bounded to a second."""
+    try:
+        return await asyncio.wait_for(services.store.ping(), timeout=1.0)
+    except TimeoutError:
+        return False
 
 
 async def _on_startup(web_app: web.Application) -> None:
@@ -85,6 +111,7 @@ async def start_services(services: Services) -> None:
     log.info("slack_connected", team=auth.get("team_id"), bot_user=services.bot_user_id,
              store=services.store.name)
     services.spawn(recover_pending_turns(services), name="recover-pending")
+    services.spawn(replay_spool(services), name="replay-spool")
     services.ready = True
 
 

@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     """Time limit for downloading one attached file from Slack."""
 
     redis_url: str | None = None
+    spool_dir: str = ".spool"
+    """Local journal for messages accepted while Redis is unreachable (replayed when it's back)."""
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    """On SIGTERM, how long running answers may finish before they are handed over."""
     port: int = Field(default=3000, ge=1, le=65535)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["console", "json"] = "console"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,9 +25,13 @@ from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
 from bot.logs import get_logger
-from storage import Store
+from bot.spool import Spool
+from storage import Store, ThreadKey
 
 log = get_logger("services")
+
+KNOWN_THREADS_MAX = 10_000
+"""Threads this process remembers being part of (to answer them while Redis is unreachable)."""
 
 
 @dataclass
@@ -49,6 +55,33 @@ class Services:
     """Answers being generated in this process, by run id; Stop sets who pressed it."""
     streams: StreamSupport = field(default_factory=StreamSupport)
     """Where native streaming / thread status turned out unavailable (SLACK_STREAMING=auto)."""
+    spool: Spool | None = None
+    """Messages accepted while the store was unreachable, waiting to be replayed."""
+    store_down_since: float | None = None
+    """When the store last stopped answering (None while it answers)."""
+    draining: bool = False
+    """Shutting down: new turns are queued for another process instead of answered here."""
+    known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
+
+    def remember_thread(self, key: ThreadKey) -> None:
+        """Note a thread the bot is part of (bounded, most recent kept)."""
+        self.known_threads[key] = None
+        self.known_threads.move_to_end(key)
+        while len(self.known_threads) > KNOWN_THREADS_MAX:
+            self.known_threads.popitem(last=False)
+
+    def store_failed(self) -> None:
+        """Record that the store did not answer (health turns degraded)."""
+        if self.store_down_since is None:
+            self.store_down_since = time.time()
+            log.warning("store_unreachable", store=self.store.name)
+
+    def store_answered(self) -> None:
+        """Record that the store answers again."""
+        if self.store_down_since is not None:
+            log.info("store_reachable_again", store=self.store.name,
+                     down_s=round(time.time() - self.store_down_since, 1))
+            self.store_down_since = None
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task this process tracks (Bolt keeps no reference to its own)."""
@@ -103,4 +136,5 @@ def build_services(settings: Settings, store: Store) -> Services:
         slack=slack,
         slack_interim=interim,
         budget=UpdateBudget(settings.updates_per_minute),
+        spool=Spool(settings.spool_dir),
     )

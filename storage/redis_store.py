@@ -25,6 +25,8 @@ import time
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import RedisError
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
@@ -135,6 +137,9 @@ class RedisStore:
         client_kwargs.setdefault("socket_connect_timeout", 5)
         client_kwargs.setdefault("socket_timeout", 5)
         client_kwargs.setdefault("health_check_interval", 30)
+        # Fail fast when Redis is down (the bot spools and retries itself) instead of
+        # redis-py's default multi-second backoff on every command.
+        client_kwargs.setdefault("retry", Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
         client = aioredis.from_url(url, decode_responses=True, **client_kwargs)
         return cls(client, prefix=prefix)
 

@@ -1,4 +1,4 @@
-"""Finds turns that a stopped or crashed process left queued, and answers them."""
+"""Finds work a stopped or crashed process left behind, or that waited out a store outage."""
 
 from __future__ import annotations
 
@@ -6,11 +6,16 @@ import asyncio
 
 from bot.logs import get_logger
 from bot.services import Services
-from bot.threads.turns import drain_thread
+from bot.threads.messages import IncomingMessage
+from bot.threads.turns import STORE_DOWN, accept_message, drain_thread
 
 log = get_logger("recovery")
 
-SWEEP_INTERVAL_S = 30.0
+SWEEP_INTERVAL_S = 2.0
+"""How often queued turns whose thread lease is free are looked for (a dead holder's lease
+expires after `THREAD_LEASE_S`, so a crashed answer resumes within about the sum of both)."""
+REPLAY_INTERVAL_S = 0.5
+REPLAY_MAX_INTERVAL_S = 5.0
 
 
 async def recover_pending_turns(
@@ -27,6 +32,42 @@ async def recover_pending_turns(
                 await drain_thread(services, key)
         except asyncio.CancelledError:
             raise
+        except STORE_DOWN:
+            services.store_failed()
         except Exception:
             log.exception("recovery_sweep_failed")
         await asyncio.sleep(interval_s)
+
+
+async def replay_spool(services: Services, *, interval_s: float = REPLAY_INTERVAL_S,
+                       max_interval_s: float = REPLAY_MAX_INTERVAL_S) -> None:
+    """While messages wait in the local spool (or the store is down), check the store with
+    backoff; once it answers, accept each spooled message again (oldest first)."""
+    spool = services.spool
+    delay = interval_s
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            waiting = spool.pending() if spool is not None else 0
+            if not waiting and services.store_down_since is None:
+                delay = interval_s
+                continue
+            if not await services.store.ping():
+                services.store_failed()
+                delay = min(max_interval_s, delay * 2)
+                continue
+            services.store_answered()
+            delay = interval_s
+            if spool is None or not waiting:
+                continue
+            entries = spool.take()
+            if entries:
+                log.info("spool_replay", messages=len(entries))
+            for entry in entries:
+                msg = IncomingMessage.from_payload(entry.message)
+                services.spawn(accept_message(services, msg, spooled=entry),
+                               name=f"turn-{msg.channel_id}-{msg.ts}")
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("spool_replay_failed")

@@ -12,12 +12,16 @@ import asyncio
 import time
 from typing import Any
 
+import structlog
+from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from bot.controls.buttons import AnswerRef, stop_blocks
 from bot.delivery.answer_writer import show_pending
+from bot.delivery.edit_streamer import THINKING, text_message
 from bot.logs import get_logger
 from bot.services import Services
+from bot.spool import SpoolEntry
 from bot.threads.conversation import answer_turn
 from bot.threads.messages import IncomingMessage
 from storage import ClaimResult, ThreadKey, ThreadState
@@ -31,34 +35,123 @@ POLL_S = 0.05
 PLACEHOLDER_WAIT_S = 5.0
 PENDING = "placeholder_pending"
 
-async def accept_message(services: Services, msg: IncomingMessage) -> None:
-    """Entry point for a user message the listeners decided may be a turn."""
+STORE_DOWN: tuple[type[BaseException], ...] = (RedisError, OSError)
+"""What the store raises when it cannot be reached (connection refused, reset, timed out)."""
+DELAYED_NOTE = (":hourglass_flowing_sand: _I have your message, but my conversation store is "
+                "unreachable right now. I'll answer here as soon as it's back._")
+
+
+class ClaimHeldElsewhere(Exception):
+    """A spooled message's claim is leased by another owner: replay it later."""
+
+
+async def accept_message(services: Services, msg: IncomingMessage, *,
+                         spooled: SpoolEntry | None = None) -> None:
+    """Entry point for a user message the listeners decided may be a turn.
+
+    When the store is unreachable the message goes to the local spool (with a "delayed" note
+    in Slack) and is replayed here, with `spooled` set, once the store answers again.
+    """
+    with structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts):
+        try:
+            queued = await _claim_and_queue(services, msg, spooled)
+        except (*STORE_DOWN, ClaimHeldElsewhere) as exc:
+            if not isinstance(exc, ClaimHeldElsewhere):
+                services.store_failed()
+            if spooled is None:
+                await _spool(services, msg)
+            elif services.spool is not None:
+                services.spool.release(spooled)  # tried again on the next replay
+            return
+        if spooled is not None and services.spool is not None:
+            services.spool.drop(spooled)  # the store has it now
+        if not queued:
+            return
+        if services.draining:
+            log.info("turn_handed_over")  # queued: another process or the next start answers it
+            return
+        try:
+            await drain_thread(services, msg.key, wait_for_ts=msg.ts, claim=msg.idempotency_key)
+            await services.store.complete_claim(msg.idempotency_key, services.owner, DONE_TTL_S)
+        except STORE_DOWN:
+            # The turn is queued in the store: the recovery sweep answers it once it is back.
+            services.store_failed()
+            log.warning("store_lost_while_answering")
+
+
+async def _claim_and_queue(services: Services, msg: IncomingMessage,
+                           spooled: SpoolEntry | None) -> bool:
+    """Claim the message and queue its turn; False when it is not ours to answer (now)."""
     store = services.store
     state = await store.get_thread(msg.key)
-    if state is None and not (msg.mentioned or msg.is_dm):
+    if state is not None:
+        services.remember_thread(msg.key)
+    elif not (msg.mentioned or msg.is_dm or msg.key in services.known_threads):
         log.debug("ignored_not_in_thread", channel=msg.channel_id)
-        return
+        return False
     claim = await store.claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)
+    if (claim is ClaimResult.IN_PROGRESS and spooled is not None
+            and await store.renew_claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)):
+        claim = ClaimResult.CLAIMED  # claimed by us just before the store went away
+    if claim is ClaimResult.IN_PROGRESS and spooled is not None:
+        raise ClaimHeldElsewhere(msg.idempotency_key)
     if claim is not ClaimResult.CLAIMED:
         log.info("duplicate_delivery", channel=msg.channel_id, ts=msg.ts, claim=claim.value)
-        return
+        if spooled is not None and spooled.note_ts:
+            await _delete_note(services, msg, spooled.note_ts)
+        return False
     log.info("turn_accepted", channel=msg.channel_id, ts=msg.ts, thread=msg.reply_thread_ts)
     try:
         if not await store.has_turn(msg.key, msg.ts):
-            await _queue_turn(services, msg, state)
-    except BaseException:
-        # Nothing was queued: let a Slack retry of this event try again.
-        await store.release_claim(msg.idempotency_key, services.owner)
+            note = spooled.note_ts if spooled is not None else None
+            await _queue_turn(services, msg, state, note)
+    except BaseException as exc:
+        # Nothing was queued: let a Slack retry (or the spool replay) try again.
+        if not isinstance(exc, STORE_DOWN):
+            await store.release_claim(msg.idempotency_key, services.owner)
         raise
-    await drain_thread(services, msg.key, wait_for_ts=msg.ts, claim=msg.idempotency_key)
-    await store.complete_claim(msg.idempotency_key, services.owner, DONE_TTL_S)
+    services.remember_thread(msg.key)
+    return True
 
 
-async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadState | None) -> None:
+async def _spool(services: Services, msg: IncomingMessage) -> None:
+    """Keep a message the store could not take, and tell the asker the answer is delayed."""
+    spool = services.spool
+    if spool is None:
+        log.error("turn_lost_store_unreachable", channel=msg.channel_id, ts=msg.ts)
+        return
+    first = not spool.has(msg.idempotency_key)
+    path = spool.keep(msg.idempotency_key, msg.to_payload())
+    log.warning("turn_spooled", channel=msg.channel_id, ts=msg.ts)
+    # A reply in a thread the bot is not known to be in may not be for the bot: no note.
+    if not first or not (msg.mentioned or msg.is_dm or msg.key in services.known_threads):
+        return
+    note = text_message(DELAYED_NOTE)
+    try:
+        resp = await services.slack.chat_postMessage(
+            channel=msg.channel_id, thread_ts=msg.reply_thread_ts, text=note.text,
+            blocks=note.blocks)
+    except SlackApiError as exc:
+        log.warning("delayed_note_failed", channel=msg.channel_id, error=exc.response.get("error"))
+        return
+    spool.set_note(path, str(resp["ts"]))
+
+
+async def _delete_note(services: Services, msg: IncomingMessage, note_ts: str) -> None:
+    """Remove a "delayed" note whose message was answered by another delivery."""
+    try:
+        await services.slack.chat_delete(channel=msg.channel_id, ts=note_ts)
+    except SlackApiError as exc:
+        log.info("delayed_note_delete_failed", error=exc.response.get("error"))
+
+
+async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadState | None,
+                      note_ts: str | None = None) -> None:
     """Join the thread if new, queue the turn, then show at once that an answer is coming.
 
     The queue slot is taken before any Slack call, so two quick messages keep their ts order
-    however long each placeholder takes to post; the answerer waits briefly for it.
+    however long each placeholder takes to post; the answerer waits briefly for it. A spooled
+    message's "delayed" note (`note_ts`) becomes its placeholder.
     """
     store = services.store
     if state is None:
@@ -70,8 +163,15 @@ async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadSta
         "claim_owner": services.owner,
     }
     await store.enqueue_turn(msg.key, msg.ts, payload)
+    blocks = stop_blocks(AnswerRef.first(msg))
     try:
-        placeholder = await show_pending(services, msg, blocks=stop_blocks(AnswerRef.first(msg)))
+        if note_ts is not None:
+            thinking = text_message(THINKING)
+            await services.slack.chat_update(channel=msg.channel_id, ts=note_ts,
+                                             text=thinking.text, blocks=[*thinking.blocks, *blocks])
+            placeholder: str | None = note_ts
+        else:
+            placeholder = await show_pending(services, msg, blocks=blocks)
     except SlackApiError as exc:
         # The answer still comes: its streamer posts the first message itself.
         log.warning("placeholder_failed", channel=msg.channel_id, error=exc.response.get("error"))

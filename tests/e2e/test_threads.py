@@ -212,8 +212,14 @@ async def test_health_endpoint_reports_ready(bot: RunningBot) -> None:
     async with aiohttp.ClientSession() as http:
         async with http.get(bot.url.replace("/slack/events", "/healthz")) as resp:
             assert resp.status == 200
-            assert (await resp.json()) == {"ok": True, "store": "redis"}
+            assert (await resp.json()) == {"ok": True, "status": "ok", "store": "redis",
+                                           "store_reachable": True, "spooled_messages": 0}
+        async with http.get(bot.url.replace("/slack/events", "/readyz")) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["slack_identity"] is True
     bot.services.ready = False
     async with aiohttp.ClientSession() as http:
         async with http.get(bot.url.replace("/slack/events", "/healthz")) as resp:
+            assert resp.status == 503
+        async with http.get(bot.url.replace("/slack/events", "/readyz")) as resp:
             assert resp.status == 503

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ def bot_settings(slack: FakeSlack, gemini: FakeGemini, **overrides: Any) -> Sett
         "gemini_timeout_s": 5.0,
         "edit_interval_s": 0.2,
         "redis_url": None,
+        "spool_dir": tempfile.mkdtemp(prefix="gs-spool-"),
     }
     values.update(overrides)
     return load_settings(**values)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -63,17 +64,52 @@ class RedisServer:
         last_log = ""
         for _ in range(_START_ATTEMPTS):
             self.port = _free_port()
-            log_path = Path(self._tmp.name) / f"redis-{self.port}.log"
-            args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-            args += ["--save", "", "--appendonly", "no", "--dir", self._tmp.name]
-            with log_path.open("wb") as log:
-                self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
-            if self._wait_ready():
+            if self._spawn():
                 return self
-            self._terminate()
-            last_log = log_path.read_text(errors="replace")[-2000:]
+            last_log = self._log_tail()
         self.stop()
         raise RedisServerError(f"redis-server did not start; last log:\n{last_log}")
+
+    def _spawn(self) -> bool:
+        """Run redis-server on `self.port` in the temp dir; True once it answers PING."""
+        assert self._tmp is not None
+        log_path = Path(self._tmp.name) / f"redis-{self.port}.log"
+        args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
+        args += ["--save", "", "--appendonly", "no", "--dir", self._tmp.name]
+        with log_path.open("ab") as log:
+            self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        if self._wait_ready():
+            return True
+        self._terminate()
+        return False
+
+    def _log_tail(self) -> str:
+        if self._tmp is None:
+            return ""
+        log_path = Path(self._tmp.name) / f"redis-{self.port}.log"
+        return log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+
+    def halt(self, *, keep_data: bool = True) -> None:
+        """Stop the server like an outage: its data saved to disk (or thrown away)."""
+        proc = self._proc
+        if proc is None:
+            return
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as sock:
+            sock.sendall(b"SHUTDOWN SAVE\r\n" if keep_data else b"SHUTDOWN NOSAVE\r\n")
+            with contextlib.suppress(OSError):
+                sock.recv(64)
+        proc.wait(timeout=10)
+        self._proc = None
+        if not keep_data and self._tmp is not None:
+            (Path(self._tmp.name) / "dump.rdb").unlink(missing_ok=True)
+
+    def resume(self) -> None:
+        """Start the server again on the same port and data dir (after `halt`)."""
+        deadline = time.monotonic() + self.start_timeout_s
+        while not self._spawn():  # the port may linger briefly after the old process exits
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"redis-server did not restart:\n{self._log_tail()}")
+            time.sleep(0.1)
 
     def stop(self) -> None:
         """Stop the server and delete its temp dir (safe to call twice)."""
