@@ -130,9 +130,11 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
 async def serve(settings: Settings) -> None:
     """Run the bot until SIGINT/SIGTERM: HTTP mode, or Socket Mode plus the health endpoint.
 
-    On a signal, running turns are cancelled and stay queued; the next process resumes them.
+    On a signal, running answers get `SHUTDOWN_GRACE_S` to finish; new and waiting turns stay
+    queued, as do answers still running after the grace (cancelled): another process or the
+    next start resumes them in the same Slack message.
     """
-    _services, web_app = await build(settings)
+    services, web_app = await build(settings)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
@@ -145,12 +147,31 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await stop.wait()
-        log.info("shutting_down")
+        log.info("shutting_down", grace_s=settings.shutdown_grace_s)
+        await finish_running_turns(services, settings.shutdown_grace_s)
     finally:
         if handler is not None:
             with contextlib.suppress(Exception):
                 await handler.close_async()
         await runner.cleanup()
+
+
+def running_turns(services: Services) -> list[asyncio.Task[object]]:
+    """Tasks answering (or waiting to answer) a turn or a button click."""
+    return [t for t in services.tasks if t.get_name().startswith(("turn-", "control-"))
+            and not t.done()]
+
+
+async def finish_running_turns(services: Services, grace_s: float) -> None:
+    """Stop taking new turns, and wait up to `grace_s` for running answers to finish."""
+    services.draining = True
+    deadline = asyncio.get_running_loop().time() + grace_s
+    while (running := running_turns(services)) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.wait(running, timeout=min(0.1, grace_s))
+    if running := running_turns(services):
+        log.warning("handing_over_turns", running=len(running))
+    else:
+        log.info("all_turns_finished")
 
 
 async def connect_socket_mode(web_app: web.Application) -> AsyncSocketModeHandler:

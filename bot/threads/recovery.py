@@ -26,7 +26,7 @@ async def recover_pending_turns(
     Slack does not redeliver an event the bot already acknowledged, so a turn queued by a
     process that died would otherwise be lost.
     """
-    while True:
+    while not services.draining:
         try:
             for key in await services.store.pending_threads():
                 await drain_thread(services, key)

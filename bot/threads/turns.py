@@ -30,7 +30,8 @@ log = get_logger("turns")
 
 CLAIM_LEASE_S = 60.0
 DONE_TTL_S = 24 * 3600
-THREAD_LEASE_S = 30.0
+THREAD_LEASE_S = 6.0
+"""Short, renewed every third of it: a killed holder's thread resumes elsewhere in seconds."""
 POLL_S = 0.05
 PLACEHOLDER_WAIT_S = 5.0
 PENDING = "placeholder_pending"
@@ -193,7 +194,7 @@ async def drain_thread(
     store = services.store
     lease = f"thread:{key}"
     renew_at = time.monotonic() + CLAIM_LEASE_S / 3
-    while True:
+    while not services.draining:
         if claim is not None and time.monotonic() >= renew_at:
             await store.renew_claim(claim, services.owner, CLAIM_LEASE_S)
             renew_at = time.monotonic() + CLAIM_LEASE_S / 3
@@ -215,7 +216,7 @@ async def drain_thread(
 async def _drain_locked(services: Services, key: ThreadKey, lease: str) -> None:
     store = services.store
     first_seen: dict[str, float] = {}
-    while (item := await store.peek_turn(key)) is not None:
+    while not services.draining and (item := await store.peek_turn(key)) is not None:
         ts, payload = item
         waited = time.monotonic() - first_seen.setdefault(ts, time.monotonic())
         if payload.get(PENDING) and waited < PLACEHOLDER_WAIT_S:

@@ -1,4 +1,4 @@
-"""The real entry point: `python -m bot` as a process answers a signed event and stops cleanly."""
+"""The real entry point: `python -m bot` processes answer, stop on SIGTERM, survive kill -9."""
 
 from __future__ import annotations
 
@@ -7,16 +7,21 @@ import os
 import signal
 import socket
 import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
+import pytest
 
-from fakes.gemini import FakeGemini
+from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from tests.e2e.test_threads import bot_replies
 from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
+SLOW_WORDS = [f"word{i:02d} " for i in range(60)]
+"""An answer streamed over about 6 s (60 chunks, 0.1 s apart)."""
 
 
 def _free_port() -> int:
@@ -25,42 +30,146 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def test_bot_process_answers_and_stops_on_sigterm(
-        slack: FakeSlack, gemini: FakeGemini, redis_flushed: str, tmp_path: Path) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-               SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
-               GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_flushed, PORT=str(port),
-               LOG_FORMAT="json", PYTHONPATH=str(ROOT))
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
+class BotProcess:
+    """One `python -m bot` child process on its own port, with a signed-event sender."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.sender = EventSender(url=f"http://127.0.0.1:{port}/slack/events",
+                                  signing_secret=SIGNING_SECRET)
+        self.logs = ""
+
+    async def healthy(self) -> None:
+        """Wait until /healthz answers 200."""
         async with aiohttp.ClientSession() as http:
-            for _ in range(200):
+            for _ in range(300):
                 try:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
                         if resp.status == 200:
-                            break
+                            return
                 except aiohttp.ClientConnectionError:
                     pass
                 await asyncio.sleep(0.05)
-            else:
-                raise AssertionError("the bot never became healthy")
-        sender = EventSender(url=f"http://127.0.0.1:{port}/slack/events",
-                             signing_secret=SIGNING_SECRET)
-        ts = slack.post_user_message("C1", user="U1", text="<@UBOT> from a real process")
-        status, *_ = await sender.send_event(
-            sender.app_mention("C1", "U1", "<@UBOT> from a real process", ts))
+        raise AssertionError("the bot never became healthy")
+
+    async def mention(self, slack: FakeSlack, text: str) -> str:
+        """A person mentions the bot in C1; the event goes to this process."""
+        ts = slack.post_user_message("C1", user="U1", text=f"<@UBOT> {text}")
+        status, *_ = await self.sender.send_event(
+            self.sender.app_mention("C1", "U1", f"<@UBOT> {text}", ts))
         assert status == 200
-        await wait_until(lambda: bot_replies(slack, "C1", ts) == [
-            "echo: <@U1>: from a real process"], timeout=15)
+        return ts
+
+    async def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the process and collect its logs; its exit code."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(sig)
+        _, err = await asyncio.wait_for(self.proc.communicate(), timeout=timeout)
+        self.logs = err.decode()
+        assert self.proc.returncode is not None
+        return self.proc.returncode
+
+
+Launcher = Callable[..., Awaitable[BotProcess]]
+
+
+@pytest.fixture
+async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
+                 tmp_path: Path) -> AsyncIterator[Launcher]:
+    """Start `python -m bot` processes on the shared Redis (killed after the test)."""
+    procs: list[BotProcess] = []
+
+    async def start(**env_overrides: str) -> BotProcess:
+        port = _free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
+        env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                   SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
+                   GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_flushed, PORT=str(port),
+                   LOG_FORMAT="json", PYTHONPATH=str(ROOT), EDIT_INTERVAL_S="0.2",
+                   SLACK_STREAMING="edit", SPOOL_DIR=str(tmp_path / "spool"))
+        env.update(env_overrides)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        bot = BotProcess(proc, port)
+        procs.append(bot)
+        await bot.healthy()
+        return bot
+
+    try:
+        yield start
     finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = await asyncio.wait_for(proc.communicate(), timeout=15)
-    assert proc.returncode == 0
-    logs = err.decode()
+        for bot in procs:
+            if bot.proc.returncode is None:
+                bot.proc.kill()
+                await bot.proc.communicate()
+
+
+def streamed_some(slack: FakeSlack, ts: str) -> bool:
+    """Part of the slow answer is visible in the thread."""
+    shown = bot_replies(slack, "C1", ts)
+    return len(shown) == 1 and shown[0].startswith("word00 word01")
+
+
+async def test_bot_process_answers_and_stops_on_sigterm(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher) -> None:
+    bot = await launch()
+    ts = await bot.mention(slack, "from a real process")
+    await wait_until(lambda: bot_replies(slack, "C1", ts) == [
+        "echo: <@U1>: from a real process"], timeout=15)
+    assert await bot.stop() == 0
+    logs = bot.logs
     assert "shutting_down" in logs and "turn_answered" in logs
     assert "from a real process" not in logs, "message text is never logged at info"
     assert BOT_TOKEN not in logs
+
+
+async def test_sigterm_lets_a_running_answer_finish(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher) -> None:
+    bot = await launch()
+    gemini.queue(Reply(chunks=SLOW_WORDS, delay_s=0.1))
+    ts = await bot.mention(slack, "a slow one")
+    await wait_until(lambda: streamed_some(slack, ts), timeout=15, message="streaming")
+    bot.proc.send_signal(signal.SIGTERM)
+    assert await bot.stop() == 0
+    assert bot_replies(slack, "C1", ts) == ["".join(SLOW_WORDS).strip()], \
+        "finished within the grace, in its one message"
+    assert "all_turns_finished" in bot.logs
+
+
+async def test_sigterm_past_the_grace_hands_the_answer_to_a_replica(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher) -> None:
+    first = await launch(SHUTDOWN_GRACE_S="0.5")
+    replica = await launch()
+    gemini.queue(Reply(chunks=SLOW_WORDS, delay_s=0.1))
+    ts = await first.mention(slack, "hand me over")
+    await wait_until(lambda: streamed_some(slack, ts), timeout=15, message="streaming")
+    placeholder = [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id]
+    assert await first.stop() == 0
+    assert "handing_over_turns" in first.logs
+    await wait_until(lambda: bot_replies(slack, "C1", ts) == ["echo: <@U1>: hand me over"],
+                     timeout=15, message="the replica finishing the answer")
+    assert [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id] == placeholder, \
+        "finished in the same Slack message, never a second answer"
+    assert await replica.stop() == 0
+
+
+async def test_kill_9_mid_answer_is_finished_by_a_replica_within_seconds(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher) -> None:
+    doomed = await launch()
+    replica = await launch()
+    gemini.queue(Reply(chunks=SLOW_WORDS * 3, delay_s=0.1))  # would take 18 s
+    ts = await doomed.mention(slack, "survive this")
+    await wait_until(lambda: streamed_some(slack, ts), timeout=15, message="streaming")
+    placeholder = [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id]
+    doomed.proc.kill()
+    killed_at = time.monotonic()
+    await doomed.stop()
+    await wait_until(lambda: bot_replies(slack, "C1", ts) == ["echo: <@U1>: survive this"],
+                     timeout=20, message="the replica finishing the answer")
+    took = time.monotonic() - killed_at
+    print(f"kill -9 -> finished in {took:.1f} s")
+    assert took < 12, f"resumed {took:.1f} s after kill -9 (thread lease is short)"
+    assert [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id] == placeholder
+    assert await replica.stop() == 0
