@@ -13,18 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google import genai
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
-from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
 from bot.logs import get_logger
+from bot.slack_client import (
+    SafeConnectionErrorRetryHandler,
+    SafeServerErrorRetryHandler,
+    SlackClient,
+)
 from bot.spool import Spool
 from storage import Store, ThreadKey
 
@@ -41,9 +41,9 @@ class Services:
     settings: Settings
     store: Store
     gemini: genai.Client
-    slack: AsyncWebClient
+    slack: SlackClient
     """Retries 429s (honouring Retry-After) and server errors: for writes that must land."""
-    slack_interim: AsyncWebClient
+    slack_interim: SlackClient
     """No 429 retry: interim edits are skipped instead of queued when Slack pushes back."""
     budget: UpdateBudget
     owner: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}-"
@@ -104,24 +104,27 @@ class Services:
         await self.gemini.aio.aclose()
 
 
-def make_slack_clients(settings: Settings) -> tuple[AsyncWebClient, AsyncWebClient]:
-    """The retrying client for final writes, and the non-retrying one for interim edits."""
+def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
+    """The retrying client for final writes, and the non-retrying one for interim edits.
+
+    Neither resends a message-creating call whose answer was lost (see bot.slack_client).
+    """
     token = settings.slack_bot_token.get_secret_value()
-    reliable = AsyncWebClient(
+    reliable = SlackClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=30,
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            SafeConnectionErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=5),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
+            SafeServerErrorRetryHandler(max_retry_count=2),
         ],
     )
-    interim = AsyncWebClient(
+    interim = SlackClient(
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
-        retry_handlers=[AsyncConnectionErrorRetryHandler(max_retry_count=1)],
+        retry_handlers=[SafeConnectionErrorRetryHandler(max_retry_count=1)],
     )
     return reliable, interim
 
@@ -135,6 +138,6 @@ def build_services(settings: Settings, store: Store) -> Services:
         gemini=make_client(settings),
         slack=slack,
         slack_interim=interim,
-        budget=UpdateBudget(settings.updates_per_minute),
+        budget=UpdateBudget(settings.updates_per_minute, store=store),
         spool=Spool(settings.spool_dir),
     )

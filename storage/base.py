@@ -155,6 +155,18 @@ class Store(Protocol):
         """Ratings of an answer: user id -> {"value": ..., "ts": unix seconds}."""
         ...
 
+    # -- shared rate budgets (e.g. chat.update per workspace, across processes) ---------------
+    async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:
+        """Take one token from a token bucket shared by every process (it starts full).
+
+        Returns 0.0 when a token was taken, else the seconds until one will be (none taken).
+        """
+        ...
+
+    async def pause_bucket(self, bucket: str, seconds: float) -> None:
+        """Hand out no token from `bucket` for `seconds` (Slack answered 429 with Retry-After)."""
+        ...
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:
         """True when the backend is reachable."""

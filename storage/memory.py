@@ -53,6 +53,15 @@ class _Claim:
 
 
 @dataclass(slots=True)
+class _Bucket:
+    """A token bucket: `tokens` as of `stamp`, none handed out before `paused_until`."""
+
+    tokens: float
+    stamp: float
+    paused_until: float = 0.0
+
+
+@dataclass(slots=True)
 class _Lease:
     """One named lease held by `owner` until `deadline`."""
 
@@ -87,6 +96,7 @@ class MemoryStore:
         self._turns: dict[ThreadKey, _TurnQueue] = {}
         self._cancels: dict[str, tuple[str, float]] = {}
         self._feedback: dict[str, tuple[dict[str, str], float]] = {}
+        self._buckets: dict[str, _Bucket] = {}
         self._last_sweep = clock()
 
     # -- thread state -------------------------------------------------------------------------
@@ -257,6 +267,27 @@ class MemoryStore:
         if entry is None or entry[1] <= self._clock():
             return {}
         return {user: json.loads(raw) for user, raw in entry[0].items()}
+
+    # -- shared rate budgets -----------------------------------------------------------------
+    async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:
+        """Take a token if one is available (0.0), else the seconds until one is."""
+        positive(per_s, "per_s")
+        now = self._clock()
+        b = self._buckets.setdefault(bucket, _Bucket(tokens=capacity, stamp=now))
+        b.tokens = min(capacity, b.tokens + max(0.0, now - b.stamp) * per_s)
+        b.stamp = now
+        wait = max(0.0, b.paused_until - now)
+        if b.tokens < 1.0:
+            wait = max(wait, (1.0 - b.tokens) / per_s)
+        if wait <= 0:
+            b.tokens -= 1.0
+        return wait
+
+    async def pause_bucket(self, bucket: str, seconds: float) -> None:
+        """Hand out no token for `seconds`."""
+        now = self._clock()
+        b = self._buckets.setdefault(bucket, _Bucket(tokens=0.0, stamp=now))
+        b.paused_until = max(b.paused_until, now + positive(seconds, "seconds"))
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:

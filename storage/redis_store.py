@@ -12,6 +12,7 @@ Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
                                                      last enqueue time), for crash recovery
     {p}:cancel:{run_id}                      string  user id who pressed Stop, PX = ttl
     {p}:feedback:{interaction_id}            hash    user id -> {"value", "ts"} JSON, PX = ttl
+    {p}:bucket:{name}                        hash    shared token bucket (tokens, stamp, paused)
 
 The braces around the thread key in the two turn keys are literal: a Redis Cluster hash tag,
 so the zset and its payload hash share a slot and the scripts touching both stay valid there.
@@ -102,6 +103,39 @@ end
 """
 
 
+# KEYS[1] bucket hash; ARGV[1] tokens per second, ARGV[2] capacity. Server time, so every
+# process agrees. Returns the wait in seconds as a string (0 = a token was taken).
+_TAKE_TOKEN_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local rate = tonumber(ARGV[1])
+local cap = tonumber(ARGV[2])
+local v = redis.call('HMGET', KEYS[1], 'tokens', 'stamp', 'paused')
+local tokens = tonumber(v[1]) or cap
+local stamp = tonumber(v[2]) or now
+local paused = tonumber(v[3]) or 0
+tokens = math.min(cap, tokens + math.max(0, now - stamp) * rate)
+local wait = 0
+if paused > now then wait = paused - now end
+if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
+if wait <= 0 then tokens = tokens - 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
+redis.call('PEXPIRE', KEYS[1], 600000)
+return tostring(wait)
+"""
+
+# KEYS[1] bucket hash; ARGV[1] pause seconds.
+_PAUSE_BUCKET_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local until_ = now + tonumber(ARGV[1])
+local paused = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
+if until_ > paused then redis.call('HSET', KEYS[1], 'paused', tostring(until_)) end
+redis.call('PEXPIRE', KEYS[1], 600000)
+return 1
+"""
+
+
 def _ms(seconds: float, what: str) -> int:
     """A positive duration in whole milliseconds (at least 1) for PX/PEXPIRE."""
     return max(1, round(positive(seconds, what) * 1000))
@@ -130,6 +164,8 @@ class RedisStore:
         self._enqueue_script = client.register_script(_ENQUEUE_LUA)
         self._peek_script = client.register_script(_PEEK_LUA)
         self._update_script = client.register_script(_UPDATE_LUA)
+        self._take_token_script = client.register_script(_TAKE_TOKEN_LUA)
+        self._pause_bucket_script = client.register_script(_PAUSE_BUCKET_LUA)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "gs", **client_kwargs: Any) -> RedisStore:
@@ -170,6 +206,9 @@ class RedisStore:
 
     def _feedback_key(self, interaction_id: str) -> str:
         return f"{self._p}:feedback:{interaction_id}"
+
+    def _bucket_key(self, bucket: str) -> str:
+        return f"{self._p}:bucket:{bucket}"
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
@@ -298,6 +337,18 @@ class RedisStore:
         """Ratings of an answer: user id -> {"value", "ts"}."""
         found = await self._r.hgetall(self._feedback_key(interaction_id))
         return {_text(user): json.loads(raw) for user, raw in found.items()}
+
+    # -- shared rate budgets -----------------------------------------------------------------
+    async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:
+        """Take a token from the shared bucket (0.0), else the seconds until one is available."""
+        args = [repr(positive(per_s, "per_s")), repr(float(capacity))]
+        wait = await self._take_token_script(keys=[self._bucket_key(bucket)], args=args)
+        return max(0.0, float(_text(wait)))
+
+    async def pause_bucket(self, bucket: str, seconds: float) -> None:
+        """Hand out no token from the shared bucket for `seconds`."""
+        args = [repr(positive(seconds, "seconds"))]
+        await self._pause_bucket_script(keys=[self._bucket_key(bucket)], args=args)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def ping(self) -> bool:

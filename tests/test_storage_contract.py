@@ -408,3 +408,36 @@ async def test_update_turn_replaces_only_a_pending_payload(store: Store) -> None
     await store.remove_turn(key, "1700000001.000001")
     assert not await store.update_turn(key, "1700000001.000001", {"n": 3})
     assert await store.peek_turn(key) is None
+
+
+async def test_token_bucket_starts_full_then_paces(store: Store,
+                                                   elapse: Callable[[float], Awaitable[None]]
+                                                   ) -> None:
+    taken = [await store.take_token("chat.update", per_s=5.0, capacity=3) for _ in range(4)]
+    assert taken[:3] == [0.0, 0.0, 0.0]
+    assert 0.1 < taken[3] <= 0.2, "the fourth waits for a refill (1/5 s)"
+    await elapse(0.25)
+    assert await store.take_token("chat.update", per_s=5.0, capacity=3) == 0.0
+    assert await store.take_token("other", per_s=5.0, capacity=1) == 0.0, "buckets are separate"
+
+
+async def test_token_bucket_is_shared_by_two_clients(redis_flushed: str) -> None:
+    one, two = RedisStore.from_url(redis_flushed), RedisStore.from_url(redis_flushed)
+    try:
+        assert await one.take_token("b", per_s=0.5, capacity=2) == 0.0
+        assert await two.take_token("b", per_s=0.5, capacity=2) == 0.0
+        assert await one.take_token("b", per_s=0.5, capacity=2) > 1.0
+        assert await two.take_token("b", per_s=0.5, capacity=2) > 1.0
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_paused_bucket_hands_out_nothing_until_the_pause_ends(
+        store: Store, elapse: Callable[[float], Awaitable[None]]) -> None:
+    assert await store.take_token("b", per_s=100.0, capacity=5) == 0.0
+    await store.pause_bucket("b", 0.3)
+    wait = await store.take_token("b", per_s=100.0, capacity=5)
+    assert 0.2 < wait <= 0.3
+    await elapse(0.35)
+    assert await store.take_token("b", per_s=100.0, capacity=5) == 0.0

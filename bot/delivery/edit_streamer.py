@@ -123,9 +123,11 @@ class EditStreamer:
                 await nap(self._closing, wait)
                 if self._closed:
                     return
-            if not self.budget.try_take():
+            if not await self.budget.try_take():
                 await nap(self._closing, max(0.05, self.budget.delay()))
                 continue  # still dirty: retry with whatever is latest then
+            if self._closed:  # finish() or close() came while the shared budget answered
+                return
             self._dirty.clear()
             if self._latest:
                 messages = render_streaming(self._latest)

@@ -245,7 +245,7 @@ class NativeStreamer:
             await self._hand_over("too_long")
             return
         append_budget = self.support.append_budget
-        if not append_budget.try_take():
+        if not await append_budget.try_take():
             await nap(self._closing, max(0.05, append_budget.delay()))
             self._wake.set()
             return

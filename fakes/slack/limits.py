@@ -77,6 +77,11 @@ class Limiter:
         if not queue:
             return None
         fault = queue.popleft()
+        if fault.after_processing:
+            err = SlackError("fatal_error" if fault.status else "connection_reset",
+                             status=fault.status)
+            err.after_processing = True  # type: ignore[attr-defined]
+            return err
         if fault.error is not None:
             return SlackError(fault.error, status=fault.status if fault.status != 429 else 200)
         if fault.status == 429:

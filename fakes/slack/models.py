@@ -185,3 +185,5 @@ class Fault:
     status: int = 429
     retry_after: int = 1
     error: str | None = None
+    after_processing: bool = False
+    """The call takes effect, then its answer is lost (a 5xx or a reset after Slack acted)."""

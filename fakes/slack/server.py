@@ -120,7 +120,7 @@ class FakeSlack(Workspace):
             if self.delays.get(method):
                 await asyncio.sleep(self.delays[method].pop(0))
             fault = self.limiter.take_fault(method)
-            if fault is not None:
+            if fault is not None and not getattr(fault, "after_processing", False):
                 raise fault
             if parse_error:
                 raise SlackError(parse_error)
@@ -128,6 +128,8 @@ class FakeSlack(Workspace):
                 self.limiter.check(method, args, self.now(), self.history_mode)
             body: dict[str, Any] = {"ok": True, **handler(self, args)}
             status = 200
+            if fault is not None:
+                raise fault  # it happened, but the caller never learns so
         except SlackError as err:
             body, status, headers = err.body(), err.status, dict(err.headers)
         self.calls.append(Call(method, args, dict(request.headers), self.now(), status,

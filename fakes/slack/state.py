@@ -197,12 +197,13 @@ class Workspace:
 
     def fail_next(
         self, method: str, times: int = 1, status: int = 429, retry_after: int = 1,
-        error: str | None = None,
+        error: str | None = None, after_processing: bool = False,
     ) -> None:
         """Script the next calls of `method` ("(upload)" = upload URL) to fail."""
         # status=429: ratelimited + Retry-After; 500/503: server error; 0: connection dropped;
-        # error="code": HTTP 200 {"ok": false, "error": code}.
-        self.limiter.script(method, Fault(status, retry_after, error), times)
+        # error="code": HTTP 200 {"ok": false, "error": code}. after_processing: the call
+        # takes effect first (Slack posted the message), then the 5xx / reset is answered.
+        self.limiter.script(method, Fault(status, retry_after, error, after_processing), times)
 
     # lookups -------------------------------------------------------------------------------
     def channel(self, channel_id: Any, *, member: bool = True) -> Channel:

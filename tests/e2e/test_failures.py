@@ -131,6 +131,24 @@ async def test_concurrent_answers_share_the_workspace_edit_budget(
     assert len(updates) >= 3
 
 
+async def test_two_processes_share_one_workspace_edit_budget(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bots = [await make_bot(slack_streaming="edit", updates_per_minute=60, edit_interval_s=0.2)
+            for _ in range(2)]
+    text = " ".join(f"w{i}" for i in range(80))
+    for _ in range(4):
+        gemini.queue(Reply(text=text, chunk_size=6, delay_s=0.05))
+    threads = [await mention(slack, bots[i % 2], f"question {i}") for i in range(4)]
+    for bot in bots:
+        await bot.settle(timeout=60)
+    for ts in threads:
+        assert bot_replies(slack, "C1", ts) == [text], "every answer still ends complete"
+    updates = slack.calls_to("chat.update")
+    span = updates[-1].at - updates[0].at
+    # One bucket in Redis for both processes: burst of 5, then 1 a second in total.
+    assert len(updates) <= 5 + span * 1.0 + 1
+
+
 async def test_thread_context_refused_by_slack_still_answers(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
     parent = slack.post_user_message("C1", user="U2", text="a human thread")
@@ -167,3 +185,23 @@ async def test_unexpected_failure_replaces_the_placeholder_with_a_message(
     shown = bot_replies(slack, "C1", ts)
     assert len(shown) == 1 and "Something went wrong on my side" in shown[0]
     assert "Thinking" not in shown[0]
+
+
+@pytest.mark.parametrize("status", [500, 0], ids=["5xx_after_posting", "reset_after_posting"])
+async def test_a_post_whose_answer_is_lost_is_not_posted_twice(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, status: int) -> None:
+    # Slack posts the placeholder, then the answer to the bot is lost (5xx / connection reset).
+    slack.fail_next("chat.postMessage", status=status, after_processing=True)
+    ts = await mention(slack, bot, "only once please")
+    await bot.settle()
+    assert bot_replies(slack, "C1", ts) == ["echo: <@U1>: only once please"], \
+        "one answer, no orphaned 'Thinking…' placeholder"
+    assert slack.calls_to("conversations.replies"), "it checked what had been posted"
+
+
+async def test_a_post_that_never_happened_is_posted_after_checking(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    slack.fail_next("chat.postMessage", status=503)  # rejected before anything was posted
+    ts = await mention(slack, bot, "still answered")
+    await bot.settle()
+    assert bot_replies(slack, "C1", ts) == ["echo: <@U1>: still answered"]
