@@ -112,6 +112,7 @@ async def start_services(services: Services) -> None:
              store=services.store.name)
     services.spawn(recover_pending_turns(services), name="recover-pending")
     services.spawn(replay_spool(services), name="replay-spool")
+    services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
 
 

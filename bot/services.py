@@ -19,6 +19,7 @@ from bot.config import Settings
 from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
+from bot.jobs import JobRunner
 from bot.logs import get_logger
 from bot.slack_client import (
     SafeConnectionErrorRetryHandler,
@@ -62,6 +63,8 @@ class Services:
     draining: bool = False
     """Shutting down: new turns are queued for another process instead of answered here."""
     known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
+    jobs: JobRunner = field(init=False)
+    """Runs this process's share of due jobs (background-run polls, digests)."""
 
     def remember_thread(self, key: ThreadKey) -> None:
         """Note a thread the bot is part of (bounded, most recent kept)."""
@@ -82,6 +85,9 @@ class Services:
             log.info("store_reachable_again", store=self.store.name,
                      down_s=round(time.time() - self.store_down_since, 1))
             self.store_down_since = None
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.store.jobs, self.owner)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task this process tracks (Bolt keeps no reference to its own)."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.jobs import MemoryJobs
+from storage.records import MemoryRecords
 
 TURN_QUEUE_TTL_S = 24 * 3600
 """Housekeeping expiry of a thread's pending-turn queue after its last enqueue (both backends)."""
@@ -98,6 +100,8 @@ class MemoryStore:
         self._feedback: dict[str, tuple[dict[str, str], float]] = {}
         self._buckets: dict[str, _Bucket] = {}
         self._last_sweep = clock()
+        self.jobs = MemoryJobs()
+        self.records = MemoryRecords()
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
