@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
@@ -13,6 +16,7 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
 from bot.logs import get_logger
+from bot.metrics import delivery_type
 from bot.services import Services, build_services
 from bot.threads.recovery import recover_pending_turns, replay_spool
 from handlers import register_all
@@ -38,6 +42,13 @@ def create_bolt_app(services: Services) -> AsyncApp:
         raise_error_for_unhandled_request=False,
         ignoring_self_events_enabled=True,
     )
+
+    @app.middleware
+    async def observe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
+        """Count every delivery (HTTP or Socket Mode)."""
+        services.metrics.events_received.labels(delivery_type(body)).inc()
+        return await next()
+
     register_all(app, services)
     return app
 
@@ -48,12 +59,22 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     web_app[SERVICES_KEY] = services
     web_app[BOLT_KEY] = bolt
 
+    metrics = services.metrics
+
     async def events(request: web.Request) -> web.Response:
         if services.settings.socket_mode:
             raise web.HTTPNotFound(text="This bot runs in Socket Mode.")
+        started = time.perf_counter()
         bolt_req = await to_bolt_request(request)
         bolt_resp = await bolt.async_dispatch(bolt_req)
+        kind = delivery_type(bolt_req.body)
+        metrics.ack_seconds.labels(kind).observe(time.perf_counter() - started)
+        metrics.events_acked.labels(kind, str(bolt_resp.status)).inc()
         return await to_aiohttp_response(bolt_resp)
+
+    async def metrics_page(_: web.Request) -> web.Response:
+        body, content_type = metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     async def healthz(_: web.Request) -> web.Response:
         if not services.ready:
@@ -70,6 +91,7 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
     web_app.router.add_post(EVENTS_PATH, events)
     web_app.router.add_get("/healthz", healthz)
     web_app.router.add_get("/readyz", readyz)
+    web_app.router.add_get("/metrics", metrics_page)
     web_app.on_startup.append(_on_startup)
     web_app.on_cleanup.append(_on_cleanup)
     return web_app

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from google import genai
-from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
 
 from bot.config import Settings
 from bot.delivery.edit_budget import UpdateBudget
@@ -21,7 +20,9 @@ from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
 from bot.jobs import JobRunner
 from bot.logs import get_logger
+from bot.metrics import Metrics
 from bot.slack_client import (
+    CountingRateLimitRetryHandler,
     SafeConnectionErrorRetryHandler,
     SafeServerErrorRetryHandler,
     SlackClient,
@@ -63,6 +64,7 @@ class Services:
     draining: bool = False
     """Shutting down: new turns are queued for another process instead of answered here."""
     known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
+    metrics: Metrics = field(default_factory=Metrics)
     jobs: JobRunner = field(init=False)
     """Runs this process's share of due jobs (background-run polls, digests)."""
 
@@ -122,7 +124,7 @@ def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
         timeout=30,
         retry_handlers=[
             SafeConnectionErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=5),
+            CountingRateLimitRetryHandler(max_retry_count=5),
             SafeServerErrorRetryHandler(max_retry_count=2),
         ],
     )
@@ -138,7 +140,7 @@ def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
 def build_services(settings: Settings, store: Store) -> Services:
     """Assemble the process-wide services around an opened store."""
     slack, interim = make_slack_clients(settings)
-    return Services(
+    services = Services(
         settings=settings,
         store=store,
         gemini=make_client(settings),
@@ -147,3 +149,16 @@ def build_services(settings: Settings, store: Store) -> Services:
         budget=UpdateBudget(settings.updates_per_minute, store=store),
         spool=Spool(settings.spool_dir),
     )
+    metrics = services.metrics
+    for client in (slack, interim):
+        client.on_error = metrics.slack_error
+        for handler in client.retry_handlers:
+            if isinstance(handler, CountingRateLimitRetryHandler):
+                handler.on_wait = metrics.slack_retry_wait
+    spool = services.spool
+    metrics.watch(
+        in_flight=lambda: sum(1 for t in services.tasks if t.get_name().startswith("turn-")),
+        spooled=lambda: spool.pending() if spool is not None else 0,
+        store_up=lambda: 0 if services.store_down_since is not None else 1,
+    )
+    return services

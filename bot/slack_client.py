@@ -19,6 +19,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
 from slack_sdk.http_retry.request import HttpRequest
@@ -74,6 +75,28 @@ class SafeConnectionErrorRetryHandler(AsyncConnectionErrorRetryHandler):
             return False
         return await super()._can_retry_async(state=state, request=request, response=response,
                                               error=error)
+
+
+class CountingRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
+    """Retries 429s after Retry-After, reporting each wait to `on_wait(method, seconds)`."""
+
+    def __init__(self, max_retry_count: int = 5) -> None:
+        super().__init__(max_retry_count=max_retry_count)
+        self.on_wait: Callable[[str, float], None] | None = None
+
+    async def prepare_for_next_attempt_async(self, *, state: RetryState, request: HttpRequest,
+                                             response: HttpResponse | None = None,
+                                             error: Exception | None = None) -> None:
+        if response is not None and self.on_wait is not None:
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            raw = headers.get("retry-after", ["1"])
+            try:
+                wait = float(raw[0] if isinstance(raw, list) else raw)
+            except ValueError:
+                wait = 1.0
+            self.on_wait(api_method(request.url), wait)
+        await super().prepare_for_next_attempt_async(state=state, request=request,
+                                                     response=response, error=error)
 
 
 _LOST_ANSWER = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError, asyncio.TimeoutError)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import structlog
 from slack_bolt.async_app import AsyncApp
 
 from bot.logs import get_logger
@@ -18,6 +19,8 @@ def register(app: AsyncApp, services: Services) -> None:
     """Listen for `app_mention` and `message.*` events."""
 
     async def on_event(event: dict[str, Any], body: dict[str, Any], mentioned: bool) -> None:
+        # This listener runs in a task of its own: the turn's logs carry the event id.
+        structlog.contextvars.bind_contextvars(event_id=str(body.get("event_id") or ""))
         try:
             msg = parse_message_event(event, team_id=str(body.get("team_id", "")),
                                       mentioned=mentioned)

@@ -11,6 +11,7 @@ from bot.controls.stopping import Stopped, finish_stopped, run_stoppable
 from bot.delivery.answer_writer import finish_answer
 from bot.gemini import ChainNotFound, GeminiError
 from bot.logs import get_logger
+from bot.metrics import FirstTextTimer
 from bot.services import Services
 from bot.threads.files import read_files
 from bot.threads.inputs import thread_context, turn_input
@@ -35,7 +36,9 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     run = await plan_run(services, payload, state)  # first answer, or a Regenerate
     if run is None:
         return
-    streamer = open_run_stream(services, msg, run)
+    metrics = services.metrics
+    accepted_at = payload.get("accepted_at") if not run.regenerated else None
+    streamer = FirstTextTimer(open_run_stream(services, msg, run), accepted_at, metrics)
     await streamer.start()
     started = time.monotonic()
     previous = run.base
@@ -60,10 +63,13 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
                                          None, tools))
     except GeminiError as err:
         log.warning("turn_failed", channel=msg.channel_id, status=err.status, code=err.code)
+        metrics.gemini_errors.labels("interactions.create", str(err.code or err.status)).inc()
+        metrics.turns.labels("failed").inc()
         state = _keep_tool_updates(state, tools)  # e.g. an image posted before the failure
         await finish_failed(services, streamer, run, state, f":warning: {err.user_message}")
         return
     except Stopped as stop:
+        metrics.turns.labels("stopped").inc()
         await finish_stopped(services, streamer, run, _keep_tool_updates(state, tools), stop.by)
         return
     except asyncio.CancelledError:
@@ -72,6 +78,7 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     except Exception:
         # A bug or an unexpected Slack/Redis failure: never leave "Thinking…" on screen.
         log.exception("turn_failed_unexpectedly", channel=msg.channel_id)
+        metrics.turns.labels("failed_unexpectedly").inc()
         state = _keep_tool_updates(state, tools)
         await finish_failed(services, streamer, run, state, f":warning: {UNEXPECTED}")
         return
@@ -89,9 +96,15 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     })
     new_state = remember_turn(new_state, state, run, answer_ts)
     await store.save_thread(msg.key, new_state, settings.thread_ttl_s)
+    seconds = time.monotonic() - started
+    tokens = result.usage.get("total_tokens")
+    metrics.turns.labels("answered").inc()
+    metrics.turn_seconds.observe(seconds)
+    if isinstance(tokens, int | float):
+        metrics.tokens.inc(tokens)
     log.info("turn_answered", channel=msg.channel_id, turns=new_state.turns,
-             chars=len(result.text), seconds=round(time.monotonic() - started, 2),
-             usage=result.usage.get("total_tokens"))
+             chars=len(result.text), seconds=round(seconds, 2), usage=tokens,
+             interaction=result.interaction_id)
 
 
 def _keep_tool_updates(state: ThreadState, tools: ToolContext | None) -> ThreadState:

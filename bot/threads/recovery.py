@@ -28,7 +28,9 @@ async def recover_pending_turns(
     """
     while not services.draining:
         try:
-            for key in await services.store.pending_threads():
+            pending = await services.store.pending_threads()
+            services.metrics.queued_threads.set(len(pending))
+            for key in pending:
                 await drain_thread(services, key)
         except asyncio.CancelledError:
             raise

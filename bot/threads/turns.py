@@ -69,6 +69,7 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
         if not queued:
             return
         if services.draining:
+            services.metrics.turns.labels("handed_over").inc()
             log.info("turn_handed_over")  # queued: another process or the next start answers it
             return
         try:
@@ -98,10 +99,11 @@ async def _claim_and_queue(services: Services, msg: IncomingMessage,
         raise ClaimHeldElsewhere(msg.idempotency_key)
     if claim is not ClaimResult.CLAIMED:
         log.info("duplicate_delivery", channel=msg.channel_id, ts=msg.ts, claim=claim.value)
+        services.metrics.duplicates.inc()
         if spooled is not None and spooled.note_ts:
             await _delete_note(services, msg, spooled.note_ts)
         return False
-    log.info("turn_accepted", channel=msg.channel_id, ts=msg.ts, thread=msg.reply_thread_ts)
+    log.info("turn_accepted", channel=msg.channel_id, ts=msg.ts)
     try:
         if not await store.has_turn(msg.key, msg.ts):
             note = spooled.note_ts if spooled is not None else None
@@ -162,6 +164,7 @@ async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadSta
         "message": msg.to_payload(),
         PENDING: True,
         "claim_owner": services.owner,
+        "accepted_at": time.time(),
     }
     await store.enqueue_turn(msg.key, msg.ts, payload)
     blocks = stop_blocks(AnswerRef.first(msg))
@@ -222,7 +225,9 @@ async def _drain_locked(services: Services, key: ThreadKey, lease: str) -> None:
         if payload.get(PENDING) and waited < PLACEHOLDER_WAIT_S:
             await asyncio.sleep(POLL_S)  # its placeholder is being posted (re-peek: an
             continue  # earlier turn may also arrive meanwhile)
-        if not await _answer_holding_lease(services, lease, payload):
+        with structlog.contextvars.bound_contextvars(thread=str(key), turn=ts):
+            answered = await _answer_holding_lease(services, lease, payload)
+        if not answered:
             return  # the lease went to another process, which now answers this thread
         msg = payload.get("message", {})
         idem = payload.get("claim_key") or f"msg:{msg.get('team_id')}:{msg.get('channel_id')}:{ts}"
@@ -250,6 +255,7 @@ async def _answer_holding_lease(services: Services, lease: str,
         # answer_turn reports its own failures in Slack; this is a bug guard so one bad
         # turn cannot wedge the thread's queue.
         log.error("turn_crashed", exc_info=exc)
+        services.metrics.turns.labels("crashed").inc()
     return True
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -118,11 +119,21 @@ async def test_bot_process_answers_and_stops_on_sigterm(
     ts = await bot.mention(slack, "from a real process")
     await wait_until(lambda: bot_replies(slack, "C1", ts) == [
         "echo: <@U1>: from a real process"], timeout=15)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{bot.port}/metrics") as resp:
+            page = await resp.text()
+    assert 'gemini_slack_turns_total{outcome="answered"} 1.0' in page
     assert await bot.stop() == 0
     logs = bot.logs
     assert "shutting_down" in logs and "turn_answered" in logs
     assert "from a real process" not in logs, "message text is never logged at info"
-    assert BOT_TOKEN not in logs
+    assert BOT_TOKEN not in logs and GEMINI_KEY not in logs and SIGNING_SECRET not in logs
+    lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
+    accepted = next(line for line in lines if line["event"] == "turn_accepted")
+    answered = next(line for line in lines if line["event"] == "turn_answered")
+    assert accepted["event_id"].startswith("Ev") and accepted["thread"] == f"T1:C1:{ts}"
+    assert answered["event_id"] == accepted["event_id"] and answered["thread"] == f"T1:C1:{ts}"
+    assert answered["interaction"], "the answer's log line names its Gemini interaction"
 
 
 async def test_sigterm_lets_a_running_answer_finish(
