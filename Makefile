@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/python -m bot
+	$(BIN)/python -m bot.launch
 
 test: $(STAMP)
 	$(BIN)/ruff check .

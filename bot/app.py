@@ -18,9 +18,13 @@ from bot.config import Settings
 from bot.logs import get_logger
 from bot.metrics import delivery_type
 from bot.services import Services, build_services
-from bot.threads.recovery import recover_pending_turns, replay_spool
+from bot.threads.recovery import (
+    answer_handed_over_threads,
+    recover_pending_turns,
+    replay_spool,
+)
 from handlers import register_all
-from storage import Store, open_store
+from storage import Store, StoreUnavailable, open_store
 
 log = get_logger("app")
 
@@ -131,10 +135,15 @@ async def start_services(services: Services) -> None:
     auth = await services.slack.auth_test()
     services.bot_user_id = str(auth.get("user_id") or "") or None
     log.info("slack_connected", team=auth.get("team_id"), bot_user=services.bot_user_id,
-             store=services.store.name)
-    services.spawn(recover_pending_turns(services), name="recover-pending")
+             store=services.store.name, role=services.settings.role)
+    role = services.settings.role
+    if role != "web":
+        services.spawn(recover_pending_turns(services), name="recover-pending")
+    if role == "worker":
+        services.spawn(answer_handed_over_threads(services), name="worker")
     services.spawn(replay_spool(services), name="replay-spool")
-    services.spawn(services.jobs.run(), name="jobs")
+    if role != "web":  # a web process only acks, claims and queues
+        services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
 
 
@@ -142,6 +151,9 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
     """Open the store and assemble services, the Bolt app and the web app."""
     if store is None:
         store = await open_store(settings.redis_url)
+    if store.name == "memory" and settings.role != "all":
+        raise StoreUnavailable(f"ROLE={settings.role} needs REDIS_URL: web and worker "
+                               "processes share their work through Redis")
     if store.name == "memory":
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     spool_dir: str = ".spool"
     """Local journal for messages accepted while Redis is unreachable (replayed when it's back)."""
+    role: Literal["all", "web", "worker"] = "all"
+    """all: one process does everything; web: verify, ack, claim, queue (workers answer);
+    worker: answer queued turns. web and worker need REDIS_URL (see Procfile)."""
+    workers: int = Field(default=1, ge=1, le=32)
+    """Worker processes `make run` starts next to the web process when REDIS_URL is set."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long running answers may finish before they are handed over."""
     port: int = Field(default=3000, ge=1, le=65535)

@@ -162,6 +162,15 @@ class Store(Protocol):
         """Ratings of an answer: user id -> {"value": ..., "ts": unix seconds}."""
         ...
 
+    # -- hand-off from web processes to workers ----------------------------------------------
+    async def notify_ready(self, key: ThreadKey) -> None:
+        """Tell a worker that `key` has queued turns to answer."""
+        ...
+
+    async def wait_ready(self, timeout_s: float) -> ThreadKey | None:
+        """The next thread a web process handed over, waiting up to `timeout_s` (else None)."""
+        ...
+
     # -- shared rate budgets (e.g. chat.update per workspace, across processes) ---------------
     async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:
         """Take one token from a token bucket shared by every process (it starts full).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import re
@@ -99,6 +100,7 @@ class MemoryStore:
         self._cancels: dict[str, tuple[str, float]] = {}
         self._feedback: dict[str, tuple[dict[str, str], float]] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self._ready: asyncio.Queue[ThreadKey] | None = None
         self._last_sweep = clock()
         self.jobs = MemoryJobs()
         self.records = MemoryRecords()
@@ -271,6 +273,23 @@ class MemoryStore:
         if entry is None or entry[1] <= self._clock():
             return {}
         return {user: json.loads(raw) for user, raw in entry[0].items()}
+
+    # -- hand-off from web processes to workers ----------------------------------------------
+    def _ready_queue(self) -> asyncio.Queue[ThreadKey]:
+        if self._ready is None:
+            self._ready = asyncio.Queue()
+        return self._ready
+
+    async def notify_ready(self, key: ThreadKey) -> None:
+        """Tell a worker that `key` has queued turns to answer."""
+        self._ready_queue().put_nowait(key)
+
+    async def wait_ready(self, timeout_s: float) -> ThreadKey | None:
+        """The next handed-over thread, or None after `timeout_s`."""
+        try:
+            return await asyncio.wait_for(self._ready_queue().get(), timeout_s)
+        except TimeoutError:
+            return None
 
     # -- shared rate budgets -----------------------------------------------------------------
     async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:

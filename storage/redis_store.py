@@ -13,6 +13,7 @@ Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
     {p}:cancel:{run_id}                      string  user id who pressed Stop, PX = ttl
     {p}:feedback:{interaction_id}            hash    user id -> {"value", "ts"} JSON, PX = ttl
     {p}:bucket:{name}                        hash    shared token bucket (tokens, stamp, paused)
+    {p}:ready                                list    thread keys web processes hand to workers
 
 Jobs (`self.jobs`, storage/jobs.py) and records (`self.records`, storage/records.py) document
 their own keys.
@@ -214,6 +215,9 @@ class RedisStore:
     def _feedback_key(self, interaction_id: str) -> str:
         return f"{self._p}:feedback:{interaction_id}"
 
+    def _ready_key(self) -> str:
+        return f"{self._p}:ready"
+
     def _bucket_key(self, bucket: str) -> str:
         return f"{self._p}:bucket:{bucket}"
 
@@ -344,6 +348,16 @@ class RedisStore:
         """Ratings of an answer: user id -> {"value", "ts"}."""
         found = await self._r.hgetall(self._feedback_key(interaction_id))
         return {_text(user): json.loads(raw) for user, raw in found.items()}
+
+    # -- hand-off from web processes to workers ----------------------------------------------
+    async def notify_ready(self, key: ThreadKey) -> None:
+        """Push `key` onto the list workers block on."""
+        await self._r.rpush(self._ready_key(), str(key))
+
+    async def wait_ready(self, timeout_s: float) -> ThreadKey | None:
+        """BLPOP the next handed-over thread (keep `timeout_s` below the socket timeout)."""
+        found = await self._r.blpop([self._ready_key()], timeout=timeout_s)
+        return None if not found else ThreadKey.parse(_text(found[1]))
 
     # -- shared rate budgets -----------------------------------------------------------------
     async def take_token(self, bucket: str, per_s: float, capacity: float) -> float:

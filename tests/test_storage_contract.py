@@ -441,3 +441,16 @@ async def test_paused_bucket_hands_out_nothing_until_the_pause_ends(
     assert 0.2 < wait <= 0.3
     await elapse(0.35)
     assert await store.take_token("b", per_s=100.0, capacity=5) == 0.0
+
+
+async def test_ready_threads_are_handed_over_in_order(store: Store) -> None:
+    a, b = ThreadKey("T1", "C1", "1700000000.000100"), ThreadKey("T1", "C2", "1700000000.000200")
+    assert await store.wait_ready(0.05) is None
+    await store.notify_ready(a)
+    await store.notify_ready(b)
+    assert await store.wait_ready(1.0) == a
+    assert await store.wait_ready(1.0) == b
+    waiting = asyncio.ensure_future(store.wait_ready(2.0))
+    await asyncio.sleep(0.05)
+    await store.notify_ready(b)
+    assert await waiting == b, "a waiting worker is woken by a hand-over"

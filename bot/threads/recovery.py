@@ -8,6 +8,7 @@ from bot.logs import get_logger
 from bot.services import Services
 from bot.threads.messages import IncomingMessage
 from bot.threads.turns import STORE_DOWN, accept_message, drain_thread
+from storage import ThreadKey
 
 log = get_logger("recovery")
 
@@ -73,3 +74,30 @@ async def replay_spool(services: Services, *, interval_s: float = REPLAY_INTERVA
             raise
         except Exception:
             log.exception("spool_replay_failed")
+
+
+READY_WAIT_S = 1.0
+"""How long one BLPOP for handed-over threads blocks (below the Redis socket timeout)."""
+
+
+async def answer_handed_over_threads(services: Services) -> None:
+    """Worker loop: answer the threads web processes hand over, each in a task of its own."""
+    while not services.draining:
+        try:
+            key = await services.store.wait_ready(READY_WAIT_S)
+        except asyncio.CancelledError:
+            raise
+        except STORE_DOWN:
+            services.store_failed()
+            await asyncio.sleep(READY_WAIT_S)
+            continue
+        if key is not None:
+            services.spawn(_drain_quietly(services, key), name=f"turn-drain-{key}")
+
+
+async def _drain_quietly(services: Services, key: ThreadKey) -> None:
+    """Drain a handed-over thread; if the store went away, the recovery sweep resumes it."""
+    try:
+        await drain_thread(services, key)
+    except STORE_DOWN:
+        services.store_failed()

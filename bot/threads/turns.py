@@ -85,6 +85,8 @@ async def _claim_and_queue(services: Services, msg: IncomingMessage,
                            spooled: SpoolEntry | None) -> bool:
     """Claim the message and queue its turn; False when it is not ours to answer (now)."""
     store = services.store
+    if msg.mentioned or msg.is_dm:
+        services.remember_thread(msg.key)  # before any await: a quick reply is ours too
     state = await store.get_thread(msg.key)
     if state is not None:
         services.remember_thread(msg.key)
@@ -192,9 +194,13 @@ async def drain_thread(
 
     With `wait_for_ts`, keep trying until that turn has been answered (by us or by another
     process), renewing the caller's `claim` meanwhile so a Slack retry can't take it over;
-    without it, drain once if the lease is free (crash recovery).
+    without it, drain once if the lease is free (crash recovery, workers). A web process
+    (ROLE=web) hands the thread to the workers instead.
     """
     store = services.store
+    if services.settings.role == "web":
+        await store.notify_ready(key)  # a worker process answers; this one keeps acking fast
+        return
     lease = f"thread:{key}"
     renew_at = time.monotonic() + CLAIM_LEASE_S / 3
     while not services.draining:
@@ -208,8 +214,8 @@ async def drain_thread(
                 await _drain_locked(services, key, lease)
             finally:
                 await store.release_lease(lease, services.owner)
-            if wait_for_ts is None:
-                return
+            if wait_for_ts is None and await store.peek_turn(key) is None:
+                return  # (a turn queued while the lease was being released is answered too)
             continue
         if wait_for_ts is None:
             return

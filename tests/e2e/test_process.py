@@ -81,7 +81,7 @@ async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
     """Start `python -m bot` processes on the shared Redis (killed after the test)."""
     procs: list[BotProcess] = []
 
-    async def start(**env_overrides: str) -> BotProcess:
+    async def start(module: str = "bot", **env_overrides: str) -> BotProcess:
         port = _free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
         env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
@@ -91,7 +91,7 @@ async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
                    SLACK_STREAMING="edit", SPOOL_DIR=str(tmp_path / "spool"))
         env.update(env_overrides)
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+            sys.executable, "-m", module, cwd=tmp_path, env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         bot = BotProcess(proc, port)
         procs.append(bot)
@@ -184,3 +184,21 @@ async def test_kill_9_mid_answer_is_finished_by_a_replica_within_seconds(
     assert took < 12, f"resumed {took:.1f} s after kill -9 (thread lease is short)"
     assert [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id] == placeholder
     assert await replica.stop() == 0
+
+
+async def test_make_run_starts_a_web_and_a_worker_process_in_one_command(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher) -> None:
+    bot = await launch(module="bot.launch", WORKERS="1")
+    worker_metrics = f"http://127.0.0.1:{bot.port + 1}/metrics"
+    ts = await bot.mention(slack, "split roles")
+    await wait_until(lambda: bot_replies(slack, "C1", ts) == ["echo: <@U1>: split roles"],
+                     timeout=15)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(worker_metrics) as resp:
+            assert 'gemini_slack_turns_total{outcome="answered"} 1.0' in await resp.text()
+        async with http.get(f"http://127.0.0.1:{bot.port}/metrics") as resp:
+            web_page = await resp.text()
+    assert 'outcome="answered"' not in web_page, "the web process only acks and queues"
+    assert 'gemini_slack_events_acked_total{status="200",type="app_mention"} 1.0' in web_page
+    assert await bot.stop() == 0
+    assert bot.logs.count("shutting_down") == 2, "SIGTERM reached both processes"

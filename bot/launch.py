@@ -1,0 +1,48 @@
+"""`make run`: one command for everything: a web process plus WORKERS worker processes.
+
+Without REDIS_URL (or with ROLE set) it is just `python -m bot`: one process does it all.
+SIGINT/SIGTERM are passed on to every child; when one child exits, the others are stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from bot.config import ConfigError, load_settings
+
+
+def main() -> int:
+    """Start the processes and wait for them; the exit code of the first one to stop."""
+    try:
+        settings = load_settings()
+    except ConfigError as err:
+        print(err, file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "bot"]
+    if not settings.redis_url or os.environ.get("ROLE"):
+        os.execv(sys.executable, command)
+    children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"})]
+    for i in range(settings.workers):
+        env = {**os.environ, "ROLE": "worker", "PORT": str(settings.port + 1 + i)}
+        children.append(subprocess.Popen(command, env=env))
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    while all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    forward(signal.SIGTERM, None)
+    codes = [child.wait() for child in children]
+    return next((code for code in codes if code), 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
