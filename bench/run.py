@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
 import statistics
+import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import aiohttp
+import redis.asyncio as aioredis
+
 from fakes.gemini import FakeGemini, Reply
-from fakes.slack import FakeSlack
+from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, RunningBot, start_bot
+from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, RunningBot, start_bot
 from tests.support.redis_server import RedisServer
 
 
@@ -45,26 +56,121 @@ async def _teardown(slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> No
     await slack.stop()
 
 
-async def ack_latency(redis_url: str, events: int = 200) -> dict[str, float]:
-    """HTTP response time of signed app_mention deliveries (the bot answers each one).
+BURST = 200
+IDLE = 30
+ROOT = Path(__file__).resolve().parents[1]
 
-    The workspace edit budget is lifted here: 200 answers would otherwise queue their final
-    edits behind Slack's ~50 chat.update a minute, which is pacing, not ack latency.
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def _burst(url: str, events: list[dict[str, Any]], gap_s: float = 0.0) -> list[float]:
+    """Send events from a separate process (bench/burst.py); their ack latencies in ms."""
+    job = json.dumps({"url": url, "secret": SIGNING_SECRET, "events": events, "gap_s": gap_s})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.burst", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE)
+    out, _ = await proc.communicate(job.encode())
+    if proc.returncode:
+        raise RuntimeError("the burst sender failed")
+    return [float(v) for v in json.loads(out)]
+
+
+async def _healthy(port: int, proc: asyncio.subprocess.Process) -> None:
+    async with aiohttp.ClientSession() as http:
+        for _ in range(400):
+            if proc.returncode is not None:
+                raise RuntimeError("the process under test exited")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise RuntimeError("the process under test never became healthy")
+
+
+def _mentions(slack: FakeSlack, n: int, tag: str) -> tuple[list[str], list[dict[str, Any]]]:
+    sender = EventSender(url="", signing_secret=SIGNING_SECRET)
+    stamps, events = [], []
+    for i in range(n):
+        text = f"<@UBOT> {tag}{i}"
+        ts = slack.post_user_message("C1", user="U1", text=text)
+        stamps.append(ts)
+        events.append(sender.app_mention("C1", "U1", text, ts))
+    return stamps, events
+
+
+async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
+    """Ack latency of a separate process: idle (30 events, 0.1 s apart) and a burst of 200.
+
+    `target`: "bare" (a bare Bolt app), "all" (`python -m bot`, one process) or "split"
+    (`python -m bot.launch`: a web and a worker process). The bot answers every event with
+    a ~1 s streamed answer meanwhile; the workspace edit budget is lifted (that is pacing).
     """
-    slack, gemini, bot = await _world(redis_url, updates_per_minute=100_000)
+    slack, gemini = await _fakes()
+    async with aioredis.from_url(redis_url) as r:
+        await r.flushdb()
+    port = _free_port()
+    if target == "bare":
+        args = ["-m", "bench.bare_bolt", str(port), slack.api_url, SIGNING_SECRET]
+    else:
+        args = ["-m", "bot" if target == "all" else "bot.launch"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
+    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+               SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
+               GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_url, PORT=str(port),
+               LOG_LEVEL="warning", UPDATES_PER_MINUTE="100000", WORKERS="1",
+               SPOOL_DIR=tempfile.mkdtemp(prefix="gs-bench-spool-"), PYTHONPATH=str(ROOT))
+    proc = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=env)
+    url = f"http://127.0.0.1:{port}/slack/events"
     try:
-        latencies: list[float] = []
-        for i in range(events):
-            ts = slack.post_user_message("C1", user="U1", text=f"<@UBOT> q{i}")
-            event = bot.sender.app_mention("C1", "U1", f"<@UBOT> q{i}", ts)
-            started = time.perf_counter()
-            status, *_ = await bot.send(event)
-            latencies.append((time.perf_counter() - started) * 1000)
-            assert status == 200
-        await bot.settle(timeout=120)
-        return {"p50_ms": _pct(latencies, 0.5), "p99_ms": _pct(latencies, 0.99)}
+        await _healthy(port, proc)
+        words = [f"w{i:02d} " for i in range(20)]
+        for _ in range(IDLE + BURST):
+            gemini.queue(Reply(chunks=words, delay_s=0.05))
+        idle_ts, idle_events = _mentions(slack, IDLE, "idle")
+        idle = await _burst(url, idle_events, gap_s=0.1)
+        burst_ts, burst_events = _mentions(slack, BURST, "burst")
+        burst = await _burst(url, burst_events)
+        answered = 0
+        if target != "bare":
+            final = "".join(words).strip()
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                answered = sum(1 for ts in idle_ts + burst_ts
+                               if [m.visible.strip() for m in slack.visible_thread("C1", ts)
+                                   if m.bot_id] == [final])
+                if answered == IDLE + BURST:
+                    break
+                await asyncio.sleep(0.2)
+        return {"idle_p99_ms": _pct(idle, 0.99), "burst_p50_ms": _pct(burst, 0.5),
+                "burst_p99_ms": _pct(burst, 0.99), "burst_max_ms": max(burst),
+                "answered": float(answered)}
     finally:
-        await _teardown(slack, gemini, bot)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await gemini.stop(check=False)
+        await slack.stop()
+
+
+async def _fakes() -> tuple[FakeSlack, FakeGemini]:
+    slack = FakeSlack(bot_token=BOT_TOKEN, app_token="xapp-bench", team_id="T1",
+                      bot_user_id="UBOT", bot_id="BBOT")
+    await slack.start()
+    slack.add_user("U1", name="alice")
+    slack.add_channel("C1", name="general")
+    slack.rate_limits = False  # measure the bot's own pacing, not the fake's limiter
+    gemini = FakeGemini(api_key=GEMINI_KEY)
+    await gemini.start()
+    return slack, gemini
 
 
 WRITE_METHODS = ("chat.postMessage", "chat.update", "chat.delete", "chat.startStream",
@@ -103,23 +209,35 @@ def _text_of(args: dict[str, Any]) -> str:
 
 
 async def main(runs: int) -> None:
-    """Run each benchmark `runs` times and print medians."""
+    """Run each benchmark `runs` times and print medians (acks as ratios to bare Bolt)."""
     with RedisServer() as server:
-        acks = [await ack_latency(server.url) for _ in range(runs)]
+        acks = {target: [await ack_latency(server.url, target) for _ in range(runs)]
+                for target in ("bare", "all", "split")}
         streams = {mode: [await streaming_delays(server.url, mode) for _ in range(runs)]
                    for mode in ("edit", "native")}
-    print(f"benchmark: thread conversations ({runs} runs, medians)")
-    print(f"  event ack latency over 200 signed events: "
-          f"p50 {statistics.median(a['p50_ms'] for a in acks):.1f} ms, "
-          f"p99 {statistics.median(a['p99_ms'] for a in acks):.1f} ms")
+    print(f"benchmark: event acks and thread conversations ({runs} runs, medians)")
+    bare = {k: statistics.median(a[k] for a in acks["bare"]) for k in acks["bare"][0]}
+    print(f"  {'process acking':<34} {'idle p99':>9} {'burst p50':>10} {'burst p99':>10} "
+          f"{'burst max':>10} {'p99 vs bare':>12} {'answered':>9}")
+    labels = {"bare": "bare Bolt app (no answers)", "all": "ROLE=all (one process)",
+              "split": "make run: web + 1 worker"}
+    for target, results in acks.items():
+        med = {k: statistics.median(a[k] for a in results) for k in results[0]}
+        ratio = f"{med['burst_p99_ms'] / bare['burst_p99_ms']:.1f}x" if target != "bare" else "1.0x"
+        idle_ratio = med["idle_p99_ms"] / bare["idle_p99_ms"]
+        answered = f"{med['answered']:.0f}/{IDLE + BURST}" if target != "bare" else "-"
+        print(f"  {labels[target]:<34} {med['idle_p99_ms']:>6.1f} ms "
+              f"{med['burst_p50_ms']:>7.1f} ms {med['burst_p99_ms']:>7.1f} ms "
+              f"{med['burst_max_ms']:>7.1f} ms {ratio:>12} "
+              f"{answered:>9}   (idle p99 {idle_ratio:.1f}x bare)")
     for mode, runs_of_mode in streams.items():
-        def med(key: str, values: list[dict[str, float]] = runs_of_mode) -> float:
+        def med_of(key: str, values: list[dict[str, float]] = runs_of_mode) -> float:
             return statistics.median(v[key] for v in values)
 
         print(f"  SLACK_STREAMING={mode}: model's first delta -> first visible Slack update "
-              f"{med('first_visible_ms'):.0f} ms; last delta -> final write "
-              f"{med('final_edit_ms'):.0f} ms; Slack write calls for a 10 s answer "
-              f"{med('slack_writes'):.0f}")
+              f"{med_of('first_visible_ms'):.0f} ms; last delta -> final write "
+              f"{med_of('final_edit_ms'):.0f} ms; Slack write calls for a 10 s answer "
+              f"{med_of('slack_writes'):.0f}")
 
 
 if __name__ == "__main__":
