@@ -32,7 +32,8 @@ def _answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            reply = sock.recv(64)
+            return reply.startswith(b"+PONG") or reply.startswith(b"-NOAUTH")
     except OSError:
         return False
 
@@ -40,7 +41,8 @@ def _answers_ping(port: int) -> bool:
 class RedisServer:
     """Runs `redis-server` (no persistence, loopback only) in a temp dir until stopped."""
 
-    def __init__(self, binary: str | None = None, start_timeout_s: float = 10.0) -> None:
+    def __init__(self, binary: str | None = None, start_timeout_s: float = 10.0,
+                 extra_args: list[str] | None = None) -> None:
         found = shutil.which(binary or os.environ.get("REDIS_SERVER_BIN") or "redis-server")
         if not found:
             raise RedisServerError(
@@ -49,6 +51,8 @@ class RedisServer:
             )
         self.binary = found
         self.start_timeout_s = start_timeout_s
+        self.extra_args = list(extra_args or [])
+        """More redis-server options (e.g. --requirepass, --tls-port)."""
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -75,7 +79,7 @@ class RedisServer:
         assert self._tmp is not None
         log_path = Path(self._tmp.name) / f"redis-{self.port}.log"
         args = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1"]
-        args += ["--save", "", "--appendonly", "no", "--dir", self._tmp.name]
+        args += ["--save", "", "--appendonly", "no", "--dir", self._tmp.name, *self.extra_args]
         with log_path.open("ab") as log:
             self._proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         if self._wait_ready():
