@@ -62,9 +62,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port whose successor is free too (make run's worker listens on PORT+1)."""
+    while True:
+        with socket.socket() as sock, socket.socket() as after:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            try:
+                after.bind(("0.0.0.0", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 async def _burst(url: str, events: list[dict[str, Any]], gap_s: float = 0.0) -> list[float]:

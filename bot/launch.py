@@ -30,9 +30,13 @@ def main() -> int:
         env = {**os.environ, "ROLE": "worker", "PORT": str(settings.port + 1 + i)}
         children.append(subprocess.Popen(command, env=env))
 
+    signalled: set[int] = set()
+
     def forward(signum: int, _frame: object) -> None:
         for child in children:
-            if child.poll() is None:
+            # Once each: a second SIGTERM could land after a child's handler is gone.
+            if child.poll() is None and child.pid not in signalled:
+                signalled.add(child.pid)
                 child.send_signal(signum)
 
     signal.signal(signal.SIGINT, forward)

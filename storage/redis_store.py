@@ -2,7 +2,7 @@
 
 Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
 
-    {p}:thread:{team}:{channel}:{thread_ts}  string  ThreadState JSON, PX = ttl
+    {p}:thread:{<threadkey>}                 string  ThreadState JSON, PX = ttl
     {p}:claim:{idem_key}                     string  "L:<owner>" while leased (PX = lease),
                                                      "D" once done (PX = ttl)
     {p}:turns:{<threadkey>}                  zset    member = ts, score = exact int microseconds
@@ -18,8 +18,10 @@ Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
 Jobs (`self.jobs`, storage/jobs.py) and records (`self.records`, storage/records.py) document
 their own keys.
 
-The braces around the thread key in the two turn keys are literal: a Redis Cluster hash tag,
-so the zset and its payload hash share a slot and the scripts touching both stay valid there.
+The braces around the thread key (`{team:channel:thread_ts}`) are literal: a Redis Cluster
+hash tag, so a thread's state, turn zset, payload hash and lease share a slot and the scripts
+touching several of them stay valid there. (State written before this layout, at
+`{p}:thread:team:channel:ts`, is still read.) The remaining keys are each used alone.
 Compare-owner-then-act steps run as Lua scripts, so they are atomic across processes.
 """
 
@@ -194,6 +196,10 @@ class RedisStore:
 
     # -- keys ---------------------------------------------------------------------------------
     def _thread_key(self, key: ThreadKey) -> str:
+        return f"{self._p}:thread:{{{key}}}"
+
+    def _legacy_thread_key(self, key: ThreadKey) -> str:
+        """Where versions before the hash-tagged layout kept the state (read as a fallback)."""
         return f"{self._p}:thread:{key}"
 
     def _claim_key(self, idem_key: str) -> str:
@@ -225,6 +231,8 @@ class RedisStore:
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
         """Return the thread's state, or None when the bot is not part of the thread."""
         raw = await self._r.get(self._thread_key(key))
+        if raw is None:
+            raw = await self._r.get(self._legacy_thread_key(key))
         return None if raw is None else ThreadState.model_validate_json(raw)
 
     async def save_thread(self, key: ThreadKey, state: ThreadState, ttl_s: int) -> None:
@@ -234,7 +242,7 @@ class RedisStore:
 
     async def delete_thread(self, key: ThreadKey) -> None:
         """Forget the thread."""
-        await self._r.delete(self._thread_key(key))
+        await self._r.delete(self._thread_key(key), self._legacy_thread_key(key))
 
     # -- exactly-once -------------------------------------------------------------------------
     async def claim(self, idem_key: str, owner: str, lease_s: float) -> ClaimResult:

@@ -359,7 +359,7 @@ async def test_redis_key_layout_and_prefix_isolation(redis_flushed: str) -> None
         await store.save_thread(KEY, full_state(), ttl_s=60)
         score = await raw.zscore("gs:turns:{T1:C1:1700000000.000100}", "1700000000.000100")
         assert score is not None and int(score) == 1_700_000_000_000_100
-        assert 0 < await raw.pttl("gs:thread:T1:C1:1700000000.000100") <= 60_000
+        assert 0 < await raw.pttl("gs:thread:{T1:C1:1700000000.000100}") <= 60_000
         assert await other.get_thread(KEY) is None
         assert await other.peek_turn(KEY) is None
     finally:
@@ -454,3 +454,18 @@ async def test_ready_threads_are_handed_over_in_order(store: Store) -> None:
     await asyncio.sleep(0.05)
     await store.notify_ready(b)
     assert await waiting == b, "a waiting worker is woken by a hand-over"
+
+
+async def test_thread_state_of_the_old_key_layout_is_still_read(redis_flushed: str) -> None:
+    store = RedisStore.from_url(redis_flushed)
+    raw = aioredis.from_url(redis_flushed, decode_responses=True)
+    try:
+        old = ThreadState(interaction_id="v1_old", turns=3).model_dump_json()
+        await raw.set("gs:thread:T1:C1:1700000000.000100", old, px=60_000)
+        state = await store.get_thread(KEY)
+        assert state is not None and state.interaction_id == "v1_old"
+        await store.delete_thread(KEY)
+        assert await store.get_thread(KEY) is None
+    finally:
+        await store.close()
+        await raw.aclose()

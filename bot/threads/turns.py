@@ -201,7 +201,7 @@ async def drain_thread(
     if services.settings.role == "web":
         await store.notify_ready(key)  # a worker process answers; this one keeps acking fast
         return
-    lease = f"thread:{key}"
+    lease = f"thread:{{{key}}}"  # the thread's hash tag: same Cluster slot as its queue
     renew_at = time.monotonic() + CLAIM_LEASE_S / 3
     while not services.draining:
         if claim is not None and time.monotonic() >= renew_at:

@@ -150,7 +150,7 @@ async def test_a_process_that_loses_its_lease_stops_answering(
     await asyncio.sleep(0.3)
     # Another process takes the thread over (as if A's lease had expired during a Redis blip).
     client = aioredis.from_url(redis_flushed)
-    await client.set(f"gs:lease:thread:T1:C1:{ts}", "someone-else", px=60_000)
+    await client.set(f"gs:lease:thread:{{T1:C1:{ts}}}", "someone-else", px=60_000)
     await client.aclose()
     # A notices at its next renewal and cancels its answer (its handler keeps waiting for
     # the new lease holder, which would answer the turn).

@@ -26,9 +26,16 @@ SLOW_WORDS = [f"word{i:02d} " for i in range(60)]
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free port whose successor is free too (make run's worker listens on PORT+1)."""
+    while True:
+        with socket.socket() as sock, socket.socket() as after:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+            try:
+                after.bind(("0.0.0.0", port + 1))
+            except OSError:
+                continue
+            return port
 
 
 class BotProcess:
@@ -107,6 +114,20 @@ async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
                 await bot.proc.communicate()
 
 
+async def wait_until_scraped(url: str, sample: str, timeout: float = 10.0) -> None:
+    """Poll a /metrics page until it shows `sample` (counted once the turn is saved)."""
+    deadline = time.monotonic() + timeout
+    page = ""
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            async with http.get(url) as resp:
+                page = await resp.text()
+            if sample in page:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{sample!r} never appeared on {url}")
+
+
 def streamed_some(slack: FakeSlack, ts: str) -> bool:
     """Part of the slow answer is visible in the thread."""
     shown = bot_replies(slack, "C1", ts)
@@ -119,10 +140,8 @@ async def test_bot_process_answers_and_stops_on_sigterm(
     ts = await bot.mention(slack, "from a real process")
     await wait_until(lambda: bot_replies(slack, "C1", ts) == [
         "echo: <@U1>: from a real process"], timeout=15)
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{bot.port}/metrics") as resp:
-            page = await resp.text()
-    assert 'gemini_slack_turns_total{outcome="answered"} 1.0' in page
+    await wait_until_scraped(f"http://127.0.0.1:{bot.port}/metrics",
+                             'gemini_slack_turns_total{outcome="answered"} 1.0')
     assert await bot.stop() == 0
     logs = bot.logs
     assert "shutting_down" in logs and "turn_answered" in logs
@@ -193,9 +212,8 @@ async def test_make_run_starts_a_web_and_a_worker_process_in_one_command(
     ts = await bot.mention(slack, "split roles")
     await wait_until(lambda: bot_replies(slack, "C1", ts) == ["echo: <@U1>: split roles"],
                      timeout=15)
+    await wait_until_scraped(worker_metrics, 'gemini_slack_turns_total{outcome="answered"} 1.0')
     async with aiohttp.ClientSession() as http:
-        async with http.get(worker_metrics) as resp:
-            assert 'gemini_slack_turns_total{outcome="answered"} 1.0' in await resp.text()
         async with http.get(f"http://127.0.0.1:{bot.port}/metrics") as resp:
             web_page = await resp.text()
     assert 'outcome="answered"' not in web_page, "the web process only acks and queues"
