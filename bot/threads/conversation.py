@@ -13,6 +13,7 @@ from bot.gemini import ChainNotFound, GeminiError
 from bot.logs import get_logger
 from bot.metrics import FirstTextTimer
 from bot.services import Services
+from bot.store_retry import patiently
 from bot.threads.files import read_files
 from bot.threads.inputs import thread_context, turn_input
 from bot.threads.messages import IncomingMessage
@@ -95,7 +96,9 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
         "extra": {**state.extra, **tools.updates},
     })
     new_state = remember_turn(new_state, state, run, answer_ts)
-    await store.save_thread(msg.key, new_state, settings.thread_ttl_s)
+    # The answer is on screen: wait out a short store outage rather than answer it twice.
+    await patiently(services, lambda: store.save_thread(msg.key, new_state,
+                                                        settings.thread_ttl_s))
     seconds = time.monotonic() - started
     tokens = result.usage.get("total_tokens")
     metrics.turns.labels("answered").inc()

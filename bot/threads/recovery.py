@@ -6,8 +6,9 @@ import asyncio
 
 from bot.logs import get_logger
 from bot.services import Services
+from bot.store_retry import STORE_DOWN
 from bot.threads.messages import IncomingMessage
-from bot.threads.turns import STORE_DOWN, accept_message, drain_thread
+from bot.threads.turns import accept_message, drain_thread
 from storage import ThreadKey
 
 log = get_logger("recovery")

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from functools import partial
 from typing import Any
 
 import structlog
-from redis.exceptions import RedisError
 from slack_sdk.errors import SlackApiError
 
 from bot.controls.buttons import AnswerRef, stop_blocks
@@ -22,6 +22,7 @@ from bot.delivery.edit_streamer import THINKING, text_message
 from bot.logs import get_logger
 from bot.services import Services
 from bot.spool import SpoolEntry
+from bot.store_retry import STORE_DOWN, patiently
 from bot.threads.conversation import answer_turn
 from bot.threads.messages import IncomingMessage
 from storage import ClaimResult, ThreadKey, ThreadState
@@ -36,8 +37,6 @@ POLL_S = 0.05
 PLACEHOLDER_WAIT_S = 5.0
 PENDING = "placeholder_pending"
 
-STORE_DOWN: tuple[type[BaseException], ...] = (RedisError, OSError)
-"""What the store raises when it cannot be reached (connection refused, reset, timed out)."""
 DELAYED_NOTE = (":hourglass_flowing_sand: _I have your message, but my conversation store is "
                 "unreachable right now. I'll answer here as soon as it's back._")
 
@@ -78,7 +77,7 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
         except STORE_DOWN:
             # The turn is queued in the store: the recovery sweep answers it once it is back.
             services.store_failed()
-            log.warning("store_lost_while_answering")
+            log.warning("store_lost_while_answering", exc_info=True)
 
 
 async def _claim_and_queue(services: Services, msg: IncomingMessage,
@@ -210,9 +209,13 @@ async def drain_thread(
         if wait_for_ts is not None and not await store.has_turn(key, wait_for_ts):
             return
         if await store.acquire_lease(lease, services.owner, THREAD_LEASE_S):
+            # Answering the thread's earlier turns can take long: keep our claim meanwhile.
+            keeper = asyncio.create_task(_keep_claim(services, claim)) if claim else None
             try:
                 await _drain_locked(services, key, lease)
             finally:
+                if keeper is not None:
+                    keeper.cancel()
                 await store.release_lease(lease, services.owner)
             if wait_for_ts is None and await store.peek_turn(key) is None:
                 return  # (a turn queued while the lease was being released is answered too)
@@ -237,8 +240,9 @@ async def _drain_locked(services: Services, key: ThreadKey, lease: str) -> None:
             return  # the lease went to another process, which now answers this thread
         msg = payload.get("message", {})
         idem = payload.get("claim_key") or f"msg:{msg.get('team_id')}:{msg.get('channel_id')}:{ts}"
-        await store.complete_claim(idem, str(payload.get("claim_owner", "")), DONE_TTL_S)
-        await store.remove_turn(key, ts)
+        owner = str(payload.get("claim_owner", ""))
+        await patiently(services, partial(store.complete_claim, idem, owner, DONE_TTL_S))
+        await patiently(services, partial(store.remove_turn, key, ts))
 
 
 async def _answer_holding_lease(services: Services, lease: str,
@@ -265,12 +269,27 @@ async def _answer_holding_lease(services: Services, lease: str,
     return True
 
 
+async def _keep_claim(services: Services, claim: str) -> None:
+    """Renew a waiting message's claim until cancelled (failures are retried next tick)."""
+    while True:
+        await asyncio.sleep(CLAIM_LEASE_S / 3)
+        try:
+            await services.store.renew_claim(claim, services.owner, CLAIM_LEASE_S)
+        except Exception:
+            log.warning("claim_renew_failed", exc_info=True)
+
+
 async def _keep_lease(services: Services, lease: str) -> None:
     """Renew the lease until it is lost (returns); a failed renewal is retried next tick."""
+    store = services.store
     while True:
         await asyncio.sleep(THREAD_LEASE_S / 3)
         try:
-            if not await services.store.renew_lease(lease, services.owner, THREAD_LEASE_S):
+            if await store.renew_lease(lease, services.owner, THREAD_LEASE_S):
+                continue
+            # Expired while the store was unreachable: take it back unless someone else has.
+            if not await store.acquire_lease(lease, services.owner, THREAD_LEASE_S):
                 return
+            log.info("thread_lease_reacquired", lease=lease)
         except Exception:
             log.warning("thread_lease_renew_failed", lease=lease, exc_info=True)

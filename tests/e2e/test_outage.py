@@ -9,7 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from fakes.gemini import FakeGemini
+from fakes.gemini import FakeGemini, Reply
 from fakes.slack import FakeSlack
 from storage import RedisStore
 from tests.e2e.test_threads import bot_replies, mention, reply
@@ -120,3 +120,30 @@ async def test_redis_restarted_empty_starts_a_new_chain_for_old_threads(
     assert "remember me" in input_text(last), "the new chain is seeded from the thread"
     other = await mention(slack, bot, "a new thread")
     await wait_until(lambda: bot_replies(slack, "C1", other) == ["echo: <@U1>: a new thread"])
+
+
+async def test_an_answer_finishing_while_redis_is_down_is_saved_once_it_is_back(
+        slack: FakeSlack, gemini: FakeGemini, own_redis: RedisServer,
+        outage_bot: RunningBot) -> None:
+    bot = outage_bot
+    words = [f"w{i:02d} " for i in range(30)]
+    gemini.queue(Reply(chunks=words, delay_s=0.05))  # ~1.5 s of streaming
+    thread = await mention(slack, bot, "a long one")
+    await wait_until(lambda: any("w00" in shown for shown in bot_replies(slack, "C1", thread)),
+                     message="streaming started")
+    own_redis.halt(keep_data=True)
+    final = "".join(words).strip()
+    await wait_until(lambda: [r.strip() for r in bot_replies(slack, "C1", thread)] == [final],
+                     timeout=15, message="the answer finished on screen during the outage")
+    await asyncio.sleep(OUTAGE_S)
+    own_redis.resume()
+    await wait_until(lambda: bot.services.store_down_since is None, timeout=15)
+    await bot.settle()
+    await reply(slack, bot, "and then?", thread)
+    await wait_until(lambda: bot_replies(slack, "C1", thread)[-1:] == ["echo: <@U1>: and then?"],
+                     timeout=15)
+    assert [r.strip() for r in bot_replies(slack, "C1", thread)] == [
+        final, "echo: <@U1>: and then?"], "one answer each"
+    first_id = next(iter(gemini.interactions))
+    assert len(gemini.creates) == 2, "the answered turn was not answered again"
+    assert gemini.creates[1].get("previous_interaction_id") == first_id, "its save landed"
