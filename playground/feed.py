@@ -1,0 +1,156 @@
+"""The live feed: what the page shows, recomputed when the fake Slack changes, sent as diffs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+from fakes.slack import FakeSlack, Message
+from playground.message_html import ephemeral_html, message_html
+
+Item = dict[str, Any]
+DEBOUNCE_S = 0.04
+"""Changes closer together than this go out as one update."""
+IDLE_REFRESH_S = 1.0
+"""Redraw at least this often (streams and thread statuses also expire with time)."""
+KEEP_CALLS = 2_000
+"""The fake records every API call; the playground keeps only the newest ones."""
+
+
+def _signature(msg: Message, state: str | None, replies: list[str]) -> str:
+    """Everything about a message that changes how it looks."""
+    stream = msg.stream
+    return json.dumps([
+        msg.text, msg.markdown_text, stream.text if stream else None, state,
+        stream.replaced if stream else None, msg.blocks, msg.attachments,
+        [f.get("id") for f in msg.files or []], msg.edited, msg.deleted, msg.subtype,
+        msg.reactions, replies,
+    ], default=str, sort_keys=True)
+
+
+class Feed:
+    """Keeps every connected page in step with the fake workspace."""
+
+    def __init__(self, slack: FakeSlack, you: str) -> None:
+        self.slack = slack
+        self.you = you
+        self._cache: dict[str, tuple[str, Item]] = {}
+        self._shown: dict[str, str] = {}
+        self._clients: set[asyncio.Queue[str | None]] = set()
+        self._dirty = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Watch the fake and start the redraw loop."""
+        self.slack.watchers.append(self.poke)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="playground-feed")
+
+    async def stop(self) -> None:
+        """Stop the loop and end every open stream."""
+        with contextlib.suppress(ValueError):
+            self.slack.watchers.remove(self.poke)
+        for queue in self._clients:
+            queue.put_nowait(None)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def poke(self) -> None:
+        """Something may have changed: redraw soon."""
+        self._dirty.set()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._dirty.wait(), IDLE_REFRESH_S)
+                await asyncio.sleep(DEBOUNCE_S)
+            self._dirty.clear()
+            self.publish()
+
+    # clients ------------------------------------------------------------------------------
+    def subscribe(self) -> tuple[asyncio.Queue[str | None], str]:
+        """A queue of future updates, and the full current state to start from."""
+        self.publish()
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self._clients.add(queue)
+        items = [json.loads(v) for v in self._shown.values()]
+        return queue, json.dumps({"reset": True, "items": items})
+
+    def unsubscribe(self, queue: asyncio.Queue[str | None]) -> None:
+        """Forget a closed page."""
+        self._clients.discard(queue)
+
+    def publish(self) -> None:
+        """Compute what changed since the last update and send it to every page."""
+        current = {item["key"]: json.dumps(item, sort_keys=True) for item in self.items()}
+        changed = [json.loads(v) for k, v in current.items() if self._shown.get(k) != v]
+        changed += [{"kind": "gone", "key": k} for k in self._shown if k not in current]
+        self._shown = current
+        if len(self.slack.calls) > 2 * KEEP_CALLS:
+            del self.slack.calls[:-KEEP_CALLS]
+        if not changed:
+            return
+        update = json.dumps({"reset": False, "items": changed})
+        for queue in self._clients:
+            queue.put_nowait(update)
+
+    # what the page shows --------------------------------------------------------------------
+    def items(self) -> list[Item]:
+        """Every message, ephemeral and thread status, as page items."""
+        out: list[Item] = []
+        cache: dict[str, tuple[str, Item]] = {}
+        for channel, stored in self.slack.messages.items():
+            replies: dict[str, list[str]] = {}
+            for msg in stored.values():
+                if msg.is_reply and not msg.deleted and msg.thread_ts:
+                    replies.setdefault(msg.thread_ts, []).append(msg.ts)
+            for msg in stored.values():
+                if msg.deleted:
+                    continue
+                item = self._message_item(channel, msg, sorted(replies.get(msg.ts, [])), cache)
+                out.append(item)
+                if not msg.is_reply:
+                    status = self.slack.visible_status(channel, msg.ts)
+                    if status:
+                        out.append({"kind": "status", "key": f"status/{channel}/{msg.ts}",
+                                    "channel": channel, "thread": msg.ts,
+                                    "text": f"gemini {status}"})
+        self._cache = cache
+        out.extend(self._ephemerals())
+        return out
+
+    def _message_item(self, channel: str, msg: Message, replies: list[str],
+                      cache: dict[str, tuple[str, Item]]) -> Item:
+        """One message as a page item, re-rendered only when it changed."""
+        key = f"{channel}/{msg.ts}"
+        state = self.slack.stream_state(msg)
+        sig = _signature(msg, state, replies)
+        hit = self._cache.get(key)
+        if hit is not None and hit[0] == sig:
+            cache[key] = hit
+            return hit[1]
+        streaming = state == "streaming"
+        item = {
+            "kind": "msg", "key": key, "channel": channel, "ts": msg.ts,
+            "thread": msg.thread_ts if msg.is_reply else None,
+            "replies": len(replies), "last_reply": replies[-1] if replies else None,
+            "bot": msg.bot_id is not None, "mine": msg.user == self.you,
+            "streaming": streaming, "html": message_html(self.slack, msg, streaming),
+        }
+        cache[key] = (sig, item)
+        return item
+
+    def _ephemerals(self) -> list[Item]:
+        """Messages only the playground's user sees."""
+        out = []
+        for channel in self.slack.channels:
+            for eph in self.slack.ephemerals(channel, self.you):
+                out.append({"kind": "msg", "key": f"eph/{channel}/{eph.ts}", "channel": channel,
+                            "ts": eph.ts, "thread": eph.thread_ts, "replies": 0,
+                            "last_reply": None, "bot": True, "mine": False, "streaming": False,
+                            "ephemeral": True, "html": ephemeral_html(self.slack, eph)})
+        return out
