@@ -92,42 +92,52 @@ print(greet("Slack"))
 Run it and it prints `Hello, Slack!`."""
 
 
-def _user_text(steps: list[dict[str, Any]]) -> str:
-    """The newest user_input's text blocks joined, without the author prefix."""
+def _newest_input(steps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The content blocks of the newest user_input step."""
     for step in reversed(steps):
         if step.get("type") == "user_input":
-            texts = [b.get("text", "") for b in step.get("content") or []
-                     if b.get("type") == "text"]
-            said = "\n".join(texts)
-            if "New message:\n" in said:
-                said = said.split("New message:\n", 1)[1]
-            return re.sub(r"^<@[A-Z0-9]+>:\s*", "", said.strip())
-    return ""
-
-
-def _attachments(steps: list[dict[str, Any]]) -> list[tuple[str, int]]:
-    """(mime type, size in bytes) of every file in the newest user_input."""
-    for step in reversed(steps):
-        if step.get("type") == "user_input":
-            found = []
-            for block in step.get("content") or []:
-                if block.get("type") != "text" and block.get("data"):
-                    try:
-                        size = len(base64.b64decode(block["data"]))
-                    except (binascii.Error, ValueError):
-                        size = 0
-                    found.append((str(block.get("mime_type") or "?"), size))
-            return found
+            return [b for b in step.get("content") or [] if isinstance(b, dict)]
     return []
 
 
-def _describe_files(files: list[tuple[str, int]], question: str) -> str:
+def _user_text(steps: list[dict[str, Any]]) -> str:
+    """What the person wrote in the newest message, without the author prefix."""
+    texts = [b for b in _newest_input(steps) if b.get("type") == "text"]
+    said = str(texts[0].get("text") or "") if texts else ""
+    if "New message:\n" in said:
+        said = said.split("New message:\n", 1)[1]
+    return re.sub(r"^<@[A-Z0-9]+>:\s*", "", said.strip())
+
+
+def _attachments(steps: list[dict[str, Any]]) -> list[str]:
+    """A description of every file that came with the newest message."""
+    found: list[str] = []
+    name = "a file"
+    for block in _newest_input(steps)[1:]:
+        text = str(block.get("text") or "")
+        if block.get("type") == "text" and text.startswith("[Attached file: "):
+            name = text.removeprefix("[Attached file: ").rstrip("]")
+        elif block.get("type") == "text" and text.startswith("Attached file "):
+            head, _, body = text.partition("\n")
+            lines = max(0, body.count("\n") - 1)
+            found.append(f"**{head.removeprefix('Attached file ').rstrip(':')}**, a text file "
+                         f"of {lines} line{'s' if lines != 1 else ''}")
+        elif block.get("data"):
+            try:
+                size = len(base64.b64decode(block["data"]))
+            except (binascii.Error, ValueError):
+                size = 0
+            found.append(f"**{name}**, {block.get('mime_type') or 'a file'} of {size:,} bytes")
+            name = "a file"
+    return found
+
+
+def _describe_files(files: list[str], question: str) -> str:
     """An answer about attached files."""
-    lines = [f"- a **{mime}** file of {size:,} bytes" for mime, size in files]
     return ("Thanks — I received your attachment" + ("s" if len(files) > 1 else "") + ":\n"
-            + "\n".join(lines)
-            + "\n\nThe offline demo model can't read files, but the bot downloaded "
-            "them from Slack and sent them to the model exactly as it does with real Gemini."
+            + "\n".join(f"- {f}" for f in files)
+            + "\n\nThe offline demo model doesn't really read files, but the bot downloaded "
+            "them from Slack and sent them to the model exactly as it does for real Gemini."
             + (f"\n\nYour message: _{question}_" if question else ""))
 
 

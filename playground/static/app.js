@@ -73,10 +73,12 @@
       el.dataset.key = item.key;
       pane.els.set(item.key, el);
     }
-    const html = item.html + (inChannel ? threadLink(item) : "");
+    const link = inChannel ? threadLink(item) : "";
+    const html = item.html + link;
     if (el._html !== html) {
       el._html = html;
-      el.innerHTML = html;
+      el.innerHTML = item.html;
+      if (link) (el.querySelector(".msg-main") || el).insertAdjacentHTML("beforeend", link);
       el.dataset.ts = item.ts;
       el.dataset.channel = item.channel;
       el.classList.toggle("streaming", !!item.streaming);

@@ -1,0 +1,199 @@
+"""The playground end to end over HTTP: page posts become Slack deliveries the real bot answers."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from typing import Any
+
+import aiohttp
+
+from fakes.slack import VisibleMessage
+from playground.demo_model import LABEL
+from playground.stack import DM, YOU, Playground
+from tests.playground.conftest import FeedReader
+from tests.support.harness import settle, wait_until
+
+GENERAL = "C0GENERAL"
+
+
+async def post(http: aiohttp.ClientSession, pg: Playground, text: str, *,
+               channel: str = GENERAL, thread_ts: str | None = None,
+               files: list[str] | None = None, expect: int = 200) -> dict[str, Any]:
+    """Send a message the way the composer does."""
+    body = {"channel": channel, "text": text, "thread_ts": thread_ts, "files": files or []}
+    async with http.post(pg.url + "api/messages", json=body) as resp:
+        data = await resp.json()
+        assert resp.status == expect, data
+        return data
+
+
+def bot_messages(pg: Playground, channel: str, ts: str) -> list[VisibleMessage]:
+    """The bot's messages in a thread as a Slack user sees them."""
+    return [m for m in pg.slack.visible_thread(channel, ts) if m.bot_id]
+
+
+def actions_in(item_html: str) -> list[dict[str, Any]]:
+    """The button actions the page would post back, read from a message's HTML."""
+    return [json.loads(html.unescape(raw)) for raw in re.findall(r'data-action="([^"]*)"',
+                                                                 item_html)]
+
+
+async def test_page_shows_the_workspace_and_the_offline_label(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    async with http.get(playground.url) as resp:
+        page = await resp.text()
+    assert resp.status == 200
+    assert LABEL in page
+    assert "general" in page and "random" in page and f'data-channel="{DM}"' in page
+    async with http.get(playground.url + "healthz") as resp:
+        assert resp.status == 200 and (await resp.json())["ok"] is True
+
+
+async def test_a_mention_is_delivered_like_slack_and_the_answer_streams_to_the_page(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini compare Slack and email in a table"))["ts"]
+    await playground.bridge.drain()
+    sent = [json.loads(body)["event"] for body, _ in playground.bridge.sender.sent]
+    assert [e["type"] for e in sent] == ["app_mention", "message"]
+    assert sent[0]["text"] == f"<@{playground.slack.bot_user_id}> compare Slack and email in " \
+                              "a table"
+    streaming = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                                 and i["streaming"])
+    assert "cursor" in streaming["html"], "a streaming answer shows a cursor"
+    done = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                            and "Regenerate" in i["html"])
+    assert "<table>" in done["html"] and "<th>" in done["html"], "the table renders as a table"
+    assert "<strong>In short:</strong>" in done["html"]
+    parent = feed.items[f"{GENERAL}/{ts}"]
+    assert parent["replies"] >= 1 and parent["mine"] is True
+    answer = bot_messages(playground, GENERAL, ts)[-1].visible
+    assert "Speed" in answer and "minutes to days" in answer
+
+
+async def test_top_level_chatter_without_a_mention_gets_no_answer(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    ts = (await post(http, playground, "just talking among humans"))["ts"]
+    await playground.bridge.drain()
+    await settle(playground.services)
+    assert bot_messages(playground, GENERAL, ts) == []
+
+
+async def test_a_dm_needs_no_mention_and_a_thread_reply_continues_the_conversation(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    ts = (await post(http, playground, "show me some python code", channel=DM))["ts"]
+    await wait_until(lambda: any("Hello, Slack!" in m.visible
+                                 for m in bot_messages(playground, DM, ts)), 20, "DM answer")
+    await settle(playground.services)
+    await post(http, playground, "compare that in a table", channel=DM, thread_ts=ts)
+    await wait_until(lambda: any("minutes to days" in m.visible
+                                 for m in bot_messages(playground, DM, ts)), 20, "follow-up")
+    creates = [c for c in playground.gemini.creates if c.get("model") != "gemini-3.1-flash-image"]
+    assert creates[-1].get("previous_interaction_id"), "the follow-up continues the chain"
+
+
+async def test_search_answer_has_linked_sources(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini search the latest Gemini news"))["ts"]
+    done = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                            and "Regenerate" in i["html"])
+    assert '<a href="https://ai.google.dev/gemini-api/docs/interactions"' in done["html"]
+    assert 'target="_blank" rel="noopener noreferrer"' in done["html"]
+
+
+async def test_draw_posts_an_image_the_page_can_show(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini draw a sunset"))["ts"]
+    item = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                            and "/files/" in i["html"])
+    file_id = re.search(r'src="/files/([A-Z0-9]+)"', item["html"])
+    assert file_id is not None
+    async with http.get(f"{playground.url}files/{file_id[1]}") as resp:
+        body = await resp.read()
+        assert resp.status == 200 and resp.content_type == "image/png"
+    assert body.startswith(b"\x89PNG\r\n\x1a\n")
+
+
+async def test_stop_button_from_the_page_stops_a_long_answer(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini tell me a long story"))["ts"]
+    with_stop = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                                 and ">Stop</button>" in i["html"])
+    stop = next(a for a in actions_in(with_stop["html"]) if a["action_id"] == "stop_answer")
+    await wait_until(lambda: any(len(m.visible) > 200 for m in bot_messages(
+        playground, GENERAL, ts)), 20, "some of the story")
+    async with http.post(playground.url + "api/actions", json={
+            "channel": GENERAL, "ts": with_stop["ts"], "action": stop}) as resp:
+        assert resp.status == 200
+    await wait_until(lambda: any(f"Stopped by <@{YOU}>" in m.visible
+                                 for m in bot_messages(playground, GENERAL, ts)), 20, "stopped")
+    await settle(playground.services)
+    story = "\n".join(m.visible for m in bot_messages(playground, GENERAL, ts))
+    assert "The end." not in story, "the story was cut short"
+
+
+async def test_feedback_button_is_recorded(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini show me python code"))["ts"]
+    done = await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                            and "Regenerate" in i["html"])
+    thumbs_up = next(a for a in actions_in(done["html"]) if a["type"] == "feedback_buttons")
+    async with http.post(playground.url + "api/actions", json={
+            "channel": GENERAL, "ts": done["ts"], "action": thumbs_up}) as resp:
+        assert resp.status == 200
+    note = await feed.until(lambda i: i.get("ephemeral") is True)
+    assert "Thanks for the feedback" in note["html"], "the page shows the bot's ephemeral reply"
+    rating = json.loads(thumbs_up["value"])
+    stored = await playground.services.store.get_feedback(rating["i"])
+    assert {user: r["value"] for user, r in stored.items()} == {YOU: "positive"}
+
+
+async def test_attached_file_reaches_the_model(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    form = aiohttp.FormData()
+    form.add_field("file", b"name,score\nada,3\n", filename="scores.csv",
+                   content_type="text/csv")
+    async with http.post(playground.url + "api/files", data=form) as resp:
+        uploaded = (await resp.json())["file"]
+    assert resp.status == 200 and uploaded["name"] == "scores.csv"
+    ts = (await post(http, playground, "@gemini what is in this file?",
+                     files=[uploaded["id"]]))["ts"]
+    await wait_until(lambda: any("I received your attachment" in m.visible
+                                 for m in bot_messages(playground, GENERAL, ts)), 20, "answer")
+    sent = json.dumps(playground.gemini.creates[-1])
+    assert "scores.csv" in sent, "the model got the file (named) with the message"
+    shown = playground.feed.items()
+    parent = next(i for i in shown if i["key"] == f"{GENERAL}/{ts}")
+    assert "scores.csv" in parent["html"] and "file-card" in parent["html"]
+
+
+async def test_bad_requests_get_clear_answers(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    assert (await post(http, playground, "   ", expect=400))["error"] == \
+        "Type a message or attach a file."
+    assert "no such channel" in (await post(http, playground, "hi", channel="C404",
+                                            expect=400))["error"]
+    assert "no longer there" in (await post(http, playground, "hi", files=["F404"],
+                                            expect=400))["error"]
+    async with http.post(playground.url + "api/messages", json={"channel": GENERAL, "text": "x"},
+                         headers={"Origin": "http://evil.example"}) as resp:
+        assert resp.status == 403
+    async with http.get(playground.url + "files/F404") as resp:
+        assert resp.status == 404
+
+
+async def test_markup_people_type_is_shown_as_text(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "<script>alert(1)</script> & <b>hi</b>"))["ts"]
+    item = await feed.until(lambda i: i.get("ts") == ts)
+    assert "<script>" not in item["html"] and "&lt;script&gt;" in item["html"]
+    assert playground.slack.message(GENERAL, ts).text.startswith("&lt;script&gt;")
+
+
+async def test_unknown_slash_command_is_explained(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    await post(http, playground, "/nosuchcommand do things")
+    note = await feed.until(lambda i: i.get("ephemeral") is True)
+    assert "is not a command this app handles" in note["html"]
+    assert "Only visible to you" in note["html"]
