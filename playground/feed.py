@@ -15,8 +15,8 @@ DEBOUNCE_S = 0.04
 """Changes closer together than this go out as one update."""
 IDLE_REFRESH_S = 1.0
 """Redraw at least this often (streams and thread statuses also expire with time)."""
-KEEP_CALLS = 2_000
-"""The fake records every API call; the playground keeps only the newest ones."""
+KEEP_RECORDS = 1_000
+"""The fakes record every call for tests; a long playground session keeps only the newest."""
 
 
 def _signature(msg: Message, state: str | None, replies: list[str]) -> str:
@@ -33,9 +33,11 @@ def _signature(msg: Message, state: str | None, replies: list[str]) -> str:
 class Feed:
     """Keeps every connected page in step with the fake workspace."""
 
-    def __init__(self, slack: FakeSlack, you: str) -> None:
+    def __init__(self, slack: FakeSlack, you: str, logs: list[list[Any]] | None = None) -> None:
         self.slack = slack
         self.you = you
+        self.logs = [slack.calls, slack.statuses, slack.responses, *(logs or [])]
+        """Records the fakes keep for tests; the playground keeps only the newest of each."""
         self._cache: dict[str, tuple[str, Item]] = {}
         self._shown: dict[str, str] = {}
         self._clients: set[asyncio.Queue[str | None]] = set()
@@ -90,8 +92,9 @@ class Feed:
         changed = [json.loads(v) for k, v in current.items() if self._shown.get(k) != v]
         changed += [{"kind": "gone", "key": k} for k in self._shown if k not in current]
         self._shown = current
-        if len(self.slack.calls) > 2 * KEEP_CALLS:
-            del self.slack.calls[:-KEEP_CALLS]
+        for log in self.logs:
+            if len(log) > 2 * KEEP_RECORDS:
+                del log[:-KEEP_RECORDS]
         if not changed:
             return
         update = json.dumps({"reset": False, "items": changed})

@@ -102,7 +102,7 @@ async def start_playground(host: str = "127.0.0.1", port: int = 3000, *,
         if gemini is not None:
             gemini.responder = responder(settings.gemini_image_model)
         services, bot_app = await build(settings, store=store)
-        bot_runner = web.AppRunner(bot_app, access_log=None)
+        bot_runner = web.AppRunner(bot_app, access_log=None, shutdown_timeout=5.0)
         await bot_runner.setup()
         started.append(bot_runner)
         bot_site = web.TCPSite(bot_runner, host="127.0.0.1", port=0)
@@ -111,7 +111,7 @@ async def start_playground(host: str = "127.0.0.1", port: int = 3000, *,
         sender = EventSender(f"http://127.0.0.1:{bot_port}/slack/events", secret,
                              team_id=slack.team_id, api_app_id=slack.api_app_id,
                              bot_user_id=slack.bot_user_id)
-        feed = Feed(slack, YOU)
+        feed = Feed(slack, YOU, [sender.sent, *([gemini.requests] if gemini else [])])
         feed.start()
         bridge = Bridge(slack, sender, feed, YOU)
         label = LABEL if gemini is not None else f"Gemini API — {settings.gemini_model}"

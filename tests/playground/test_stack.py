@@ -8,10 +8,14 @@ import re
 from typing import Any
 
 import aiohttp
+import pytest
+import redis
 
+from fakes.gemini import FakeGemini, Reply
 from fakes.slack import VisibleMessage
 from playground.demo_model import LABEL
-from playground.stack import DM, YOU, Playground
+from playground.stack import DM, YOU, Playground, start_playground
+from storage import MemoryStore
 from tests.playground.conftest import FeedReader
 from tests.support.harness import settle, wait_until
 
@@ -197,3 +201,40 @@ async def test_unknown_slash_command_is_explained(
     note = await feed.until(lambda i: i.get("ephemeral") is True)
     assert "is not a command this app handles" in note["html"]
     assert "Only visible to you" in note["html"]
+
+
+async def test_with_a_gemini_key_the_playground_uses_the_configured_gemini_api(
+        monkeypatch: pytest.MonkeyPatch, http: aiohttp.ClientSession) -> None:
+    # Stands in for the real API: the playground must take key and URL from the environment.
+    async with FakeGemini(api_key="a-real-key") as real:
+        real.queue(Reply(text="a genuine answer"))
+        monkeypatch.setenv("GEMINI_API_KEY", "a-real-key")
+        monkeypatch.setenv("GEMINI_BASE_URL", real.base_url)
+        pg = await start_playground("127.0.0.1", 0, store=MemoryStore())
+        try:
+            assert pg.gemini is None, "no offline model when a key is set"
+            async with http.get(pg.url) as resp:
+                page = await resp.text()
+            assert LABEL not in page and "Gemini API — " in page
+            ts = (await post(http, pg, "@gemini hi"))["ts"]
+            await wait_until(lambda: any("a genuine answer" in m.visible
+                                         for m in bot_messages(pg, GENERAL, ts)), 20, "answer")
+            assert len(real.creates) == 1
+        finally:
+            await pg.stop()
+
+
+async def test_state_goes_to_redis_when_redis_url_is_set(
+        monkeypatch: pytest.MonkeyPatch, redis_flushed: str,
+        http: aiohttp.ClientSession) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_flushed)
+    pg = await start_playground("127.0.0.1", 0, real_gemini=False)
+    try:
+        assert pg.services.store.name == "redis"
+        ts = (await post(http, pg, "@gemini show me python code"))["ts"]
+        await wait_until(lambda: any("Hello, Slack!" in m.visible
+                                     for m in bot_messages(pg, GENERAL, ts)), 20, "answer")
+    finally:
+        await pg.stop()
+    with redis.Redis.from_url(redis_flushed) as client:
+        assert any(ts.encode() in key for key in client.keys("*")), "the thread is in Redis"
