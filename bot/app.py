@@ -85,6 +85,7 @@ async def start_services(services: Services) -> None:
     log.info("slack_connected", team=auth.get("team_id"), bot_user=services.bot_user_id,
              store=services.store.name)
     services.spawn(recover_pending_turns(services), name="recover-pending")
+    services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
 
 

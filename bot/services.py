@@ -22,6 +22,7 @@ from bot.config import Settings
 from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
+from bot.jobs import JobRunner
 from bot.logs import get_logger
 from storage import Store
 
@@ -49,6 +50,11 @@ class Services:
     """Answers being generated in this process, by run id; Stop sets who pressed it."""
     streams: StreamSupport = field(default_factory=StreamSupport)
     """Where native streaming / thread status turned out unavailable (SLACK_STREAMING=auto)."""
+    jobs: JobRunner = field(init=False)
+    """Runs this process's share of due jobs (background-run polls, digests)."""
+
+    def __post_init__(self) -> None:
+        self.jobs = JobRunner(self.store.jobs, self.owner)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         """Run `coro` as a task this process tracks (Bolt keeps no reference to its own)."""

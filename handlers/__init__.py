@@ -5,10 +5,11 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from bot.services import Services
-from handlers import actions, messages
+from handlers import actions, commands, messages
 
 
 def register_all(app: AsyncApp, services: Services) -> None:
     """Attach every listener to `app`."""
     messages.register(app, services)
     actions.register(app, services)
+    commands.register(app, services)

@@ -8,6 +8,9 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from storage.jobs import JobStore
+from storage.records import RecordStore
+
 
 @dataclass(frozen=True, slots=True)
 class ThreadKey:
@@ -64,6 +67,10 @@ class Store(Protocol):
     """
 
     name: str
+    jobs: JobStore
+    """Durable jobs due at a time (background-run polls, scheduled digests)."""
+    records: RecordStore
+    """Small JSON records and indexes (a background run's record, a digest schedule)."""
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.jobs import MemoryJobs
+from storage.records import MemoryRecords
 
 TURN_QUEUE_TTL_S = 24 * 3600
 """Housekeeping expiry of a thread's pending-turn queue after its last enqueue (both backends)."""
@@ -88,6 +90,8 @@ class MemoryStore:
         self._cancels: dict[str, tuple[str, float]] = {}
         self._feedback: dict[str, tuple[dict[str, str], float]] = {}
         self._last_sweep = clock()
+        self.jobs = MemoryJobs()
+        self.records = MemoryRecords()
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:

@@ -13,6 +13,9 @@ Key layout (every operation is O(1) or O(log n); nothing scans the keyspace):
     {p}:cancel:{run_id}                      string  user id who pressed Stop, PX = ttl
     {p}:feedback:{interaction_id}            hash    user id -> {"value", "ts"} JSON, PX = ttl
 
+Jobs (`self.jobs`, storage/jobs.py) and records (`self.records`, storage/records.py) document
+their own keys.
+
 The braces around the thread key in the two turn keys are literal: a Redis Cluster hash tag,
 so the zset and its payload hash share a slot and the scripts touching both stay valid there.
 Compare-owner-then-act steps run as Lua scripts, so they are atomic across processes.
@@ -28,7 +31,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.jobs import RedisJobs
 from storage.memory import TURN_QUEUE_TTL_S, count_ratings, positive, slack_ts_micros
+from storage.records import RedisRecords
 
 _MAX_EXACT_SCORE = 2**53
 """Largest integer a zset score (an IEEE double) holds exactly: ts up to year 2255."""
@@ -121,6 +126,8 @@ class RedisStore:
         self._r = client
         self._p = prefix
         self._owns_client = owns_client
+        self.jobs = RedisJobs(client, prefix)
+        self.records = RedisRecords(client, prefix)
         self._claim_script = client.register_script(_CLAIM_LUA)
         self._renew_script = client.register_script(_RENEW_LUA)
         self._release_script = client.register_script(_RELEASE_LUA)

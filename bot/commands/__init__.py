@@ -1,0 +1,1 @@
+"""The `/gemini` slash command: one module per subcommand, routed by the first word."""
