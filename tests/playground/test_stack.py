@@ -238,3 +238,11 @@ async def test_state_goes_to_redis_when_redis_url_is_set(
         await pg.stop()
     with redis.Redis.from_url(redis_flushed) as client:
         assert any(ts.encode() in key for key in client.keys("*")), "the thread is in Redis"
+
+
+async def test_slash_gemini_typed_in_the_composer_reaches_the_bot(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    await post(http, playground, "/gemini help")
+    reply = await feed.until(lambda i: i.get("ephemeral") is True)
+    assert "/gemini" in reply["html"] and "Only visible to you" in reply["html"]
+    assert "is not a command" not in reply["html"]
