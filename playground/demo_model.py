@@ -151,7 +151,7 @@ def _search_reply(question: str) -> Reply:
         citations.append(Citation(url=url, title=title, start_index=start,
                                   end_index=start + len(passage.encode())))
     return Reply(text=text, search=SearchCall(queries=[topic[:80]]), citations=citations,
-                 **STREAMING)
+                 step_delay_s=0.6, **STREAMING)
 
 
 def _draw_reply(question: str, can_draw: bool) -> Reply:

@@ -117,6 +117,11 @@ async def test_stop_on_a_long_answer_in_the_dm(page: Page, tmp_path: Path) -> No
     await expect(thread.get_by_text("The end.")).to_have_count(0)
     await assert_not_blank(page, "stopped", tmp_path)
 
+    await thread.get_by_role("button", name="Regenerate").click()
+    await expect(thread.get_by_text("Stopped by")).to_have_count(0)
+    await thread.get_by_role("button", name="Stop").click()
+    await expect(thread.get_by_text("Stopped by")).to_be_visible()
+
 
 async def test_attach_and_drop_files_and_see_an_image(
         page: Page, playground: Playground, tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -246,3 +247,33 @@ async def test_slash_gemini_typed_in_the_composer_reaches_the_bot(
     reply = await feed.until(lambda i: i.get("ephemeral") is True)
     assert "/gemini" in reply["html"] and "Only visible to you" in reply["html"]
     assert "is not a command" not in reply["html"]
+
+
+async def test_thread_status_shows_while_the_model_searches(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    ts = (await post(http, playground, "@gemini search the weather"))["ts"]
+    status = await feed.until(lambda i: i["kind"] == "status" and i["thread"] == ts)
+    assert status["text"].startswith("gemini is searching"), status["text"]
+    await feed.until(lambda i: i["kind"] == "msg" and i["thread"] == ts
+                     and "Regenerate" in i["html"])
+    assert f"status/{GENERAL}/{ts}" not in feed.items, "the status is gone once answered"
+
+
+async def test_edit_streaming_shows_each_edit_live(http: aiohttp.ClientSession) -> None:
+    pg = await start_playground("127.0.0.1", 0, real_gemini=False, store=MemoryStore(),
+                                slack_streaming="edit", edit_interval_s=0.2)
+    try:
+        async with http.get(pg.url + "events") as resp:
+            reader = FeedReader(resp)
+            await reader.next_update()
+            ts = (await post(http, pg, "@gemini tell me a long story"))["ts"]
+            versions: dict[str, set[str]] = {}
+            while not any(len(v) >= 4 for v in versions.values()):
+                await asyncio.wait_for(reader.next_update(), 10)
+                for item in reader.items.values():
+                    if item.get("thread") == ts and "Once upon" in item["html"]:
+                        versions.setdefault(item["key"], set()).add(item["html"])
+        assert not pg.slack.calls_to("chat.startStream"), "edit mode: no native stream"
+        assert len(pg.slack.calls_to("chat.update")) >= 3
+    finally:
+        await pg.stop()
