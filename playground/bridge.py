@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from fakes.slack import Delivery, Ephemeral, EventSender, FakeSlack
+from fakes.slack import Delivery, Ephemeral, EventSender, FakeSlack, SlackError
 from playground.feed import Feed
 
 MAX_TEXT = 40_000
@@ -59,8 +59,8 @@ class Bridge:
                                               files=list(file_ids))
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        except Exception as exc:  # the fake's SlackError, e.g. invalid_thread_ts
-            raise BadRequest(f"Slack refused the message ({exc}).") from None
+        except SlackError as exc:  # e.g. invalid_thread_ts
+            raise BadRequest(f"Slack refused the message ({exc.code}).") from None
         self.feed.poke()
         files = [self.slack.file_object(f) for f in file_ids] or None
         events: list[dict[str, Any]] = []
@@ -105,7 +105,7 @@ class Bridge:
         """Deliver a block_actions payload for a button on a message."""
         try:
             msg = self.slack.message(channel, ts)
-        except Exception:
+        except SlackError:
             raise BadRequest("That message is gone.") from None
         action_id = str(action.get("action_id") or "")
         if not action_id:

@@ -52,13 +52,6 @@ class Playground:
     page_runner: web.AppRunner
     url: str
 
-    @property
-    def model_label(self) -> str:
-        """What answers: the offline demo model or the real Gemini model."""
-        if self.gemini is not None:
-            return LABEL
-        return f"Gemini API — {self.services.settings.gemini_model}"
-
     async def stop(self) -> None:
         """Shut everything down, page first."""
         await self.feed.stop()
@@ -114,7 +107,7 @@ async def start_playground(host: str = "127.0.0.1", port: int = 3000, *,
         feed = Feed(slack, YOU, [sender.sent, *([gemini.requests] if gemini else [])])
         feed.start()
         bridge = Bridge(slack, sender, feed, YOU)
-        label = LABEL if gemini is not None else f"Gemini API — {settings.gemini_model}"
+        label = LABEL if gemini is not None else f"Gemini API — model {settings.gemini_model}"
         page_app = create_page_app(bridge, label, lambda: services.ready)
         page_runner = web.AppRunner(page_app, access_log=None, shutdown_timeout=1.0)
         await page_runner.setup()

@@ -104,8 +104,8 @@ async def events(request: web.Request) -> web.StreamResponse:
             if update is None:
                 break
             await resp.write(f"data: {update}\n\n".encode())
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed
     finally:
         feed.unsubscribe(queue)
     with contextlib.suppress(ConnectionResetError):

@@ -237,7 +237,9 @@
       const data = new FormData();
       data.append("file", file, file.name);
       fetch("/api/files", { method: "POST", body: data })
-        .then((r) => r.json())
+        .then((r) => r.json().catch(() => ({
+          ok: false, error: r.status === 413 ? "it is larger than 100 MB" : `HTTP ${r.status}`,
+        })))
         .then((res) => {
           if (!res.ok) throw new Error(res.error);
           entry.id = res.file.id;
