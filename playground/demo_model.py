@@ -173,8 +173,8 @@ def _after_tool(steps: list[dict[str, Any]]) -> Reply | None:
     result = steps[-1].get("result")
     text = result if isinstance(result, str) else ""
     if text.startswith("Done"):
-        return Reply(text="Here you go — a landscape from the offline demo model. Say "
-                          "*make it blue* to change it.", **STREAMING)
+        return Reply(text="Here you go — drawn by the offline demo model. Ask for a change, "
+                          "e.g. *make it blue*.", **STREAMING)
     return Reply(text="Sorry, that did not work.", **STREAMING)
 
 

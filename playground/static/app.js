@@ -88,7 +88,7 @@
   }
 
   function paint(pane, list, inChannel) {
-    const stick = nearBottom(pane.box);
+    const stick = pane.stick;
     const wanted = [];
     const keys = new Set();
     for (const [index, item] of list.entries()) {
@@ -170,6 +170,7 @@
     view.thread = ts;
     panes.thread.box.innerHTML = "";
     panes.thread.els.clear();
+    panes.thread.stick = true;
     render(false);
     panes.thread.box.scrollTop = panes.thread.box.scrollHeight;
     if (focus) $("composer-thread").querySelector("textarea").focus();
@@ -304,6 +305,14 @@
     attach($(inThread ? "composer-thread" : "composer-main"), files);
   });
 
+  for (const pane of Object.values(panes)) {
+    // Follow new messages while the reader is at the bottom, also when images finish loading.
+    pane.stick = true;
+    pane.box.addEventListener("scroll", () => { pane.stick = nearBottom(pane.box); });
+    pane.box.addEventListener("load", () => {
+      if (pane.stick) pane.box.scrollTop = pane.box.scrollHeight;
+    }, true);
+  }
   setupComposer($("composer-main"), false);
   setupComposer($("composer-thread"), true);
   readHash();

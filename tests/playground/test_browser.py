@@ -147,7 +147,7 @@ async def test_attach_and_drop_files_and_see_an_image(
     await send(page, "#composer-thread", "now draw a sunset")
     image = thread.locator(".file-img img")
     await expect(image).to_be_visible()
-    await expect(thread.get_by_text("Say make it blue")).to_be_visible()
+    await expect(thread.get_by_text("drawn by the offline demo model")).to_be_visible()
     width = await image.evaluate("img => img.complete ? img.naturalWidth : 0")
     assert width > 0, "the image the bot posted loads in the page"
     await image.scroll_into_view_if_needed()
