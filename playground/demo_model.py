@@ -28,6 +28,7 @@ Everything else here is the real bot, running just as it does in Slack. Try:
 - **table**: `@gemini compare Slack and email in a table`
 - **long**: `@gemini tell me a long story` — press **Stop** while it writes
 - attach a file (📎 or drop it on the page) and ask about it
+- type `/gemini help` for the slash command
 
 Replies in this thread continue the conversation; no need to mention me again."""
 

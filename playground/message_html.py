@@ -68,11 +68,32 @@ def _attachments(items: list[dict[str, Any]] | None, names: Names) -> str:
     return "".join(out)
 
 
+def _stream_extras(msg: Message, names: Names) -> str:
+    """Native-stream chunks besides Markdown: the plan, task progress and block chunks."""
+    if msg.stream is None or msg.stream.replaced:
+        return ""
+    tasks: dict[str, dict[str, Any]] = {}
+    out = []
+    for chunk in msg.stream.chunks:
+        kind = chunk.get("type")
+        if kind == "plan_update":
+            out.append(f'<div class="plan">{html.escape(str(chunk.get("title") or ""))}</div>')
+        elif kind == "task_update":
+            tasks[str(chunk.get("id"))] = chunk
+        elif kind == "blocks":
+            out.append(blocks(chunk.get("blocks"), names))
+    marks = {"pending": "○", "in_progress": "◔", "complete": "✓", "error": "✗"}
+    items = "".join(f'<li class="task {html.escape(str(t.get("status")))}">'
+                    f'{marks.get(str(t.get("status")), "•")} {html.escape(str(t.get("title")))}'
+                    "</li>" for t in tasks.values())
+    return "".join(out) + (f'<ul class="tasks">{items}</ul>' if items else "")
+
+
 def body_html(msg: Message, names: Names) -> str:
     """What a message says: Markdown body, blocks, else its mrkdwn text; then attachments."""
     if msg.deleted or msg.subtype == "tombstone":
         return '<div class="tombstone">This message was deleted.</div>'
-    parts = []
+    parts = [_stream_extras(msg, names)]
     md = markdown_source(msg)
     if md:
         parts.append(f'<div class="blk md">{markdown(md, names)}</div>')

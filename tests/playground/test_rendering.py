@@ -7,7 +7,10 @@ import json
 import re
 
 from bot.controls.buttons import AnswerRef, answer_blocks, note_blocks, stop_blocks
+from fakes.slack import Message
+from fakes.slack.models import StreamState
 from playground.blockkit import blocks
+from playground.message_html import body_html
 from playground.text_html import markdown, mrkdwn
 from storage import ThreadKey
 
@@ -91,3 +94,17 @@ def test_every_block_type_the_bot_uses_is_drawn() -> None:
     assert "<pre>x = 1</pre>" in out
     assert "<th>Name</th>" in out and "<td>Ada</td>" in out
     assert "[video block]" in out, "an unknown block is named, not dropped"
+
+
+def test_native_stream_chunks_besides_markdown_are_shown() -> None:
+    msg = Message(channel="C1", ts="1700000000.000200", user="UBOT", bot_id="BBOT",
+                  stream=StreamState(started_at=0.0, text="Half an answer"))
+    msg.stream.chunks = [  # type: ignore[union-attr]
+        {"type": "plan_update", "title": "Looking into it"},
+        {"type": "task_update", "id": "t1", "title": "Search", "status": "in_progress"},
+        {"type": "task_update", "id": "t1", "title": "Search", "status": "complete"},
+        {"type": "markdown_text", "text": "Half an answer"},
+    ]
+    out = body_html(msg, names)
+    assert "Looking into it" in out and out.count("Search") == 1 and "✓ Search" in out
+    assert "<p>Half an answer</p>" in out
