@@ -7,12 +7,17 @@ import contextlib
 import json
 from typing import Any
 
+from bot.logs import get_logger
 from fakes.slack import FakeSlack, Message
 from playground.message_html import ephemeral_html, message_html
+
+log = get_logger("playground.feed")
 
 Item = dict[str, Any]
 DEBOUNCE_S = 0.04
 """Changes closer together than this go out as one update."""
+CANNOT_DRAW = ('<div class="msg-main"><div class="unsupported">This message could not be drawn '
+               "(the console log says why).</div></div>")
 IDLE_REFRESH_S = 1.0
 """Redraw at least this often (streams and thread statuses also expire with time)."""
 KEEP_RECORDS = 1_000
@@ -71,7 +76,10 @@ class Feed:
                 await asyncio.wait_for(self._dirty.wait(), IDLE_REFRESH_S)
                 await asyncio.sleep(DEBOUNCE_S)
             self._dirty.clear()
-            self.publish()
+            try:
+                self.publish()
+            except Exception:  # keep the page live; the next change tries again
+                log.exception("feed_update_failed")
 
     # clients ------------------------------------------------------------------------------
     def subscribe(self) -> tuple[asyncio.Queue[str | None], str]:
@@ -137,12 +145,17 @@ class Feed:
             cache[key] = hit
             return hit[1]
         streaming = state == "streaming"
+        try:
+            shown = message_html(self.slack, msg, streaming)
+        except Exception:  # one odd message must not stop the page from updating
+            log.exception("message_not_drawn", channel=channel, ts=msg.ts)
+            shown = CANNOT_DRAW
         item = {
             "kind": "msg", "key": key, "channel": channel, "ts": msg.ts,
             "thread": msg.thread_ts if msg.is_reply else None,
             "replies": len(replies), "last_reply": replies[-1] if replies else None,
             "bot": msg.bot_id is not None, "mine": msg.user == self.you,
-            "streaming": streaming, "html": message_html(self.slack, msg, streaming),
+            "streaming": streaming, "html": shown,
         }
         cache[key] = (sig, item)
         return item

@@ -277,3 +277,15 @@ async def test_edit_streaming_shows_each_edit_live(http: aiohttp.ClientSession) 
         assert len(pg.slack.calls_to("chat.update")) >= 3
     finally:
         await pg.stop()
+
+
+async def test_a_message_the_page_cannot_draw_is_named_and_the_rest_still_shows(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    odd = playground.slack.post_user_message(
+        GENERAL, YOU, "odd", blocks=[{"type": "rich_text", "elements": [
+            {"type": "rich_text_list", "indent": "deep", "elements": []}]}])
+    playground.feed.poke()
+    item = await feed.until(lambda i: i.get("ts") == odd)
+    assert "could not be drawn" in item["html"]
+    ts = (await post(http, playground, "still works"))["ts"]
+    assert "still works" in (await feed.until(lambda i: i.get("ts") == ts))["html"]
