@@ -52,6 +52,8 @@ async def test_page_shows_the_workspace_and_the_offline_label(
     assert resp.status == 200
     assert LABEL in page
     assert "general" in page and "random" in page and f'data-channel="{DM}"' in page
+    assert playground.services.settings.slack_api_url == playground.slack.api_url, \
+        "the bot talks to the local Slack stand-in, never to slack.com"
     async with http.get(playground.url + "healthz") as resp:
         assert resp.status == 200 and (await resp.json())["ok"] is True
 
