@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.logs import get_logger
 from fakes.slack import Delivery, Ephemeral, EventSender, FakeSlack, SlackError
 from playground.feed import Feed
+
+log = get_logger("playground.bridge")
 
 MAX_TEXT = 40_000
 """Slack's limit for a message a person types."""
@@ -51,7 +55,7 @@ class Bridge:
         if unknown:
             raise BadRequest("An attached file is no longer there; attach it again.")
         if text.startswith("/") and not thread_ts and not file_ids:
-            self._spawn(self._command(channel, text))
+            self._spawn(self._command(channel, text), channel, None)
             return ""
         wire = _BOT_MENTION.sub(f"<@{self.slack.bot_user_id}>", slack_escape(text))
         try:
@@ -70,7 +74,7 @@ class Bridge:
         events.append(self.sender.message(channel, self.you, wire, ts, thread_ts,
                                           channel_type=ch.channel_type, files=files))
         for event in events:
-            self._spawn(self._deliver(event, channel, thread_ts or ts))
+            self._spawn(self._deliver(event, channel, thread_ts or ts), channel, thread_ts or ts)
         return ts
 
     async def _deliver(self, event: dict[str, Any], channel: str, thread_ts: str) -> None:
@@ -119,7 +123,7 @@ class Bridge:
             response_url=self.slack.new_response_url(channel, self.you, message_ts=ts,
                                                      thread_ts=thread_ts),
             message=self.slack.to_json(msg), action_type=str(action.get("type") or "button"))
-        self._spawn(self._send_action(payload, channel, thread_ts or ts))
+        self._spawn(self._send_action(payload, channel, thread_ts or ts), channel, thread_ts or ts)
 
     async def _send_action(self, payload: dict[str, Any], channel: str, thread_ts: str) -> None:
         result = await self.sender.send_action(payload)
@@ -133,8 +137,18 @@ class Bridge:
         self.slack.add_ephemeral(Ephemeral(channel, self.you, ts, text, None, thread_ts, text))
         self.feed.poke()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None], channel: str,
+               thread_ts: str | None) -> None:
+        """Run a delivery in the background; if it cannot reach the bot, say so on the page."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except Exception as exc:
+                log.warning("delivery_failed", error=type(exc).__name__)
+                self.note(channel, thread_ts, f"Could not reach the bot ({type(exc).__name__}).")
+
+        task = asyncio.get_running_loop().create_task(guarded())
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 

@@ -24,9 +24,16 @@ MAX_UPLOAD = 100 * 1024 * 1024
 KEEPALIVE_S = 15.0
 
 
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
 @web.middleware
 async def same_origin(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Refuse posts from other sites (the page has no login; only this page may post)."""
+    """Refuse other sites: the page has no login, so only itself, on this machine, may use it."""
+    host = urlsplit(f"//{request.host}").hostname or ""
+    if host not in LOCAL_HOSTS:  # a rebinding DNS name pointing at 127.0.0.1
+        return web.json_response({"ok": False, "error": "Open the playground as 127.0.0.1."},
+                                 status=403)
     origin = request.headers.get("Origin")
     if request.method == "POST" and origin and urlsplit(origin).netloc != request.host:
         return web.json_response({"ok": False, "error": "Cross-site request refused."},

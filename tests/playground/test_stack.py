@@ -291,3 +291,19 @@ async def test_a_message_the_page_cannot_draw_is_named_and_the_rest_still_shows(
     assert "could not be drawn" in item["html"]
     ts = (await post(http, playground, "still works"))["ts"]
     assert "still works" in (await feed.until(lambda i: i.get("ts") == ts))["html"]
+
+
+async def test_a_bot_that_cannot_be_reached_is_reported_on_the_page(
+        playground: Playground, http: aiohttp.ClientSession, feed: FeedReader) -> None:
+    await playground.bot_runner.cleanup()  # the bot is down
+    ts = (await post(http, playground, "@gemini anyone there?"))["ts"]
+    note = await feed.until(lambda i: i.get("ephemeral") is True)
+    assert "Could not reach the bot" in note["html"] and note["thread"] == ts
+
+
+async def test_the_page_answers_only_under_a_local_host_name(
+        playground: Playground, http: aiohttp.ClientSession) -> None:
+    async with http.get(playground.url, headers={"Host": "rebound.example:3000"}) as resp:
+        assert resp.status == 403
+    async with http.get(playground.url, headers={"Host": "localhost:3000"}) as resp:
+        assert resp.status == 200
