@@ -96,7 +96,8 @@
       wanted.push(elementFor(pane, item, inChannel));
       if (!inChannel && index === 0 && list.length > 1) {
         if (!pane.divider) { pane.divider = document.createElement("div"); pane.divider.className = "reply-divider"; }
-        pane.divider.textContent = list.length === 2 ? "1 reply" : `${list.length - 1} replies`;
+        const replies = list.filter((other, n) => n > 0 && !other.ephemeral).length;
+        pane.divider.textContent = replies === 1 ? "1 reply" : `${replies} replies`;
         wanted.push(pane.divider);
       }
     }
