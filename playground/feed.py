@@ -48,6 +48,7 @@ class Feed:
         self._clients: set[asyncio.Queue[str | None]] = set()
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closed = False
 
     # lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -61,20 +62,25 @@ class Feed:
             self.slack.watchers.remove(self.poke)
         for queue in self._clients:
             queue.put_nowait(None)
+        # A flag, not task.cancel(): on Python 3.11 a cancel that races the wait's own wake-up
+        # can be swallowed, and the loop would then run (and be awaited) forever.
+        self._closed = True
+        self._dirty.set()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task
 
     def poke(self) -> None:
         """Something may have changed: redraw soon."""
         self._dirty.set()
 
     async def _run(self) -> None:
-        while True:
+        while not self._closed:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), IDLE_REFRESH_S)
+                async with asyncio.timeout(IDLE_REFRESH_S):
+                    await self._dirty.wait()
                 await asyncio.sleep(DEBOUNCE_S)
+            if self._closed:
+                return
             self._dirty.clear()
             try:
                 self.publish()

@@ -104,7 +104,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await resp.write(f"data: {first}\n\n".encode())
         while True:
             try:
-                update = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                async with asyncio.timeout(KEEPALIVE_S):
+                    update = await queue.get()
             except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue
