@@ -232,7 +232,8 @@ class Workspace:
         if ch is None:
             raise SlackError("channel_not_found")
         if member and not ch.is_member:
-            raise SlackError("not_in_channel")
+            # Slack hides private conversations from non-members: they do not exist for them.
+            raise SlackError("channel_not_found" if ch.is_private else "not_in_channel")
         return ch
 
     def message(self, channel_id: str, ts: Any) -> Message:

@@ -503,7 +503,7 @@ async def test_permalinks_backdated_messages_and_edit_events(
     assert err.response["error"] == "message_not_found"
     fake.add_channel("G1", name="secret", is_private=True, is_member=False)
     err = await _error(client.chat_getPermalink(channel="G1", message_ts=old))
-    assert err.response["error"] == "not_in_channel"
+    assert err.response["error"] == "channel_not_found"
     with pytest.raises(ValueError):
         fake.post_user_message("C1", user="U1", text="dup", ts=old)
     sender = EventSender(url="http://unused", signing_secret=SECRET)
@@ -517,3 +517,15 @@ async def test_permalinks_backdated_messages_and_edit_events(
     assert [m.text for m in fake.visible_thread("C1", old)] == ["new text"]
     payload = sender.command_payload("/gemini", "digest now", response_url="http://r")
     assert payload["command"] == "/gemini" and payload["response_url"] == "http://r"
+
+
+async def test_private_conversations_do_not_exist_for_non_members(
+        fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_channel("G2", name="hidden", is_private=True, is_member=False, members={"U1"})
+    fake.add_channel("C5", name="open", is_member=False)
+    err = await _error(client.chat_postMessage(channel="G2", text="x"))
+    assert err.response["error"] == "channel_not_found"
+    err = await _error(client.chat_postMessage(channel="C5", text="x"))
+    assert err.response["error"] == "not_in_channel"
+    err = await _error(client.conversations_join(channel="G2"))
+    assert err.response["error"] == "method_not_supported_for_channel_type"
