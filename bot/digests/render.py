@@ -10,14 +10,14 @@ from bot.digests.schema import MAX_SOURCES, ActionItem, Digest, Sourced
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
 MAX_BLOCKS = 50
-_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})>")
+_USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 
 
 def escape(text: str) -> str:
     """Model text made safe for mrkdwn (only `&`, `<`, `>` are special), mentions kept."""
     safe = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"&lt;@([UW][A-Z0-9]{2,})&gt;", r"<@\1>", safe)
+    return re.sub(r"&lt;@([UW][A-Z0-9]+)&gt;", r"<@\1>", safe)
 
 
 def mention(owner: str | None) -> str:
