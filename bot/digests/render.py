@@ -24,7 +24,9 @@ def mention(owner: str | None) -> str:
     """`<@U…>` for a user id (Slack shows the name), the escaped text otherwise."""
     if not owner:
         return ""
-    owner = owner.strip().removeprefix("<@").removesuffix(">")
+    owner = owner.strip()
+    if (full := _MENTION.fullmatch(owner)) is not None:
+        owner = full[1]
     return f"<@{owner}>" if _USER_ID.match(owner) else escape(owner)
 
 
