@@ -192,10 +192,17 @@ async def recorded_texts(bot: RunningBot, expected: list[tuple[str, str]]) -> No
 
 
 async def fire(bot: RunningBot, slack: FakeSlack, at: float, posts: int) -> None:
-    """Let the bot's job runner see time `at`, then wait for the digest post count."""
+    """Let the bot's job runner see time `at`; wait for the digest post count and for the job
+    to be due again after `at` (the run's outcome applied)."""
     bot.services.jobs.clock = lambda: at
     bot.services.jobs.wake()
     await wait_until(lambda: len(digest_posts(slack)) == posts, message=f"{posts} digests")
+    for _ in range(500):
+        job = await bot.services.store.jobs.get("digest:T1:C1")
+        if job is not None and job.owner is None and job.due_at > at:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the digest job was not rescheduled")
 
 
 async def test_scheduled_digest_is_built_from_the_record_with_edits_and_deletes(
