@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -10,6 +12,8 @@ import pytest
 
 from fakes.gemini import FakeGemini
 from fakes.slack import FakeSlack
+from storage import RedisStore
+from tests.e2e.conftest import BotFactory
 from tests.e2e.test_digests import command, digest_posts, fire, private_reply, say
 from tests.support.harness import RunningBot, input_text, wait_until
 
@@ -66,3 +70,56 @@ async def test_missed_run_is_skipped_after_grace_and_made_up_within_it(
     again = await bot.services.store.jobs.get("digest:T1:C1")
     assert again is not None and again.due_at == due + 2 * 86_400
     assert len(digest_posts(slack)) == 1 and len(gemini.creates) == 1
+
+
+async def test_quiet_scheduled_period_logs_and_posts_nothing(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    await command(slack, bot, "digest weekly sun 18:00 UTC")
+    await private_reply(slack)
+    job = await bot.services.store.jobs.get("digest:T1:C1")
+    assert job is not None
+    bot.services.jobs.clock = lambda: job.due_at + 1
+    bot.services.jobs.wake()
+    await wait_until(lambda: "digest_quiet_channel" in capsys.readouterr().out,
+                     message="quiet log line")
+    run = await bot.services.store.records.get("digest_run", f"T1:C1:{int(job.due_at)}")
+    assert run is not None and run["status"] == "quiet"
+    assert not gemini.creates and not digest_posts(slack)
+
+
+async def test_messages_missed_while_no_process_ran_are_read_from_history(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory, redis_flushed: str) -> None:
+    first = await make_bot()
+    await command(slack, first, "digest daily 09:00 UTC")
+    await private_reply(slack)
+    seen = say(slack, "U1", "recorded while running")
+    await first.send(first.sender.message("C1", "U1", "recorded while running", seen))
+    store = first.services.store
+    for _ in range(100):  # wait until the listener has recorded it
+        if await store.channel_log.between("T1", "C1", 0, 2e9):
+            break
+        await asyncio.sleep(0.02)
+    await first.stop()
+    # Recording began days ago (the record covers the window), then every process was down
+    # for ten minutes and a message sent meanwhile never reached the bot.
+    check = RedisStore.from_url(redis_flushed)
+    await check.client.set("gs:chlog:{T1:C1}:since", repr(time.time() - 3 * 86_400))
+    down_since = time.time() - 600
+    await check.channel_log.heartbeat(down_since)
+    await check.close()
+    missed = say(slack, "U2", "sent while the bot was down")
+    second = await make_bot()
+    job = None
+    for _ in range(100):
+        if await second.services.store.channel_log.gaps(0, 2e9):
+            job = await second.services.store.jobs.get("digest:T1:C1")
+            break
+        await asyncio.sleep(0.02)
+    assert job is not None, "the silence was recorded as a gap"
+    await fire(second, slack, job.due_at + 1, posts=1)
+    said = input_text(gemini.creates[0])
+    assert "recorded while running" in said and "sent while the bot was down" in said
+    [read] = slack.calls_to("conversations.history")  # only the gap was read
+    assert float(read.args["oldest"]) == pytest.approx(down_since, abs=1e-5)
+    assert float(read.args["oldest"]) < float(missed) < float(read.args["latest"])

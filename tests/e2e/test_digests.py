@@ -266,3 +266,17 @@ async def test_catchup_summarises_only_since_the_askers_last_message(
     assert "the deploy moved to Monday" in said and "before you wrote" not in said
     assert "since your last message" in json.dumps(reply.blocks)
     assert not digest_posts(slack), "catchup is private"
+
+
+async def test_catchup_where_nothing_is_new_or_the_bot_cannot_read(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    say(slack, "U2", "earlier")
+    say(slack, "U1", "my message is the last one")
+    await command(slack, bot, "catchup")
+    assert "all caught up" in await private_reply(slack)
+    slack.add_channel("G1", name="secret", is_private=True, is_member=False, members={"U1"})
+    await command(slack, bot, "catchup", channel="G1")
+    assert "Invite me" in await private_reply(slack, "G1")
+    await command(slack, bot, "digest now", channel="G1")
+    assert "Invite me" in await private_reply(slack, "G1", count=2)
+    assert not gemini.creates
