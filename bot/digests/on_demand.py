@@ -9,6 +9,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.digests.posting import CannotPost, compose, join, post_digest
 from bot.digests.schedule import check_zone
+from bot.gemini import GeminiError
 from bot.logs import get_logger
 from bot.services import Services
 
@@ -65,6 +66,9 @@ async def digest_now(services: Services, team: str, channel: str, window: str) -
         await post_digest(services, channel, composed, f"now:{int(now)}")
     except CannotPost as why:
         return str(why)
+    except GeminiError as err:
+        log.warning("digest_now_failed", channel=channel, status=err.status, code=err.code)
+        return f":warning: {err.user_message}"
     return ""
 
 
@@ -79,6 +83,9 @@ async def catchup(services: Services, team: str, channel: str,
                                  "Catch up", "last 24 hours", since_user=user)
     except CannotPost as why:
         return str(why), None
+    except GeminiError as err:
+        log.warning("catchup_failed", channel=channel, status=err.status, code=err.code)
+        return f":warning: {err.user_message}", None
     if composed is None:
         return "You're all caught up: nobody wrote here since your last message.", None
     return composed.text, composed.blocks

@@ -71,7 +71,8 @@ async def record_event(services: Services, event: dict[str, Any], team_id: str) 
         subtype = event.get("subtype")
         if subtype == "message_changed":
             changed = event.get("message")
-            if isinstance(changed, dict) and isinstance(changed.get("ts"), str):
+            if (isinstance(changed, dict) and isinstance(changed.get("ts"), str)
+                    and not changed.get("bot_id")):  # the bot's own streamed edits: skip
                 await chlog.edit(team, channel, changed["ts"], str(changed.get("text") or ""))
         elif subtype == "message_deleted":
             if isinstance(event.get("deleted_ts"), str):

@@ -529,3 +529,11 @@ async def test_private_conversations_do_not_exist_for_non_members(
     assert err.response["error"] == "not_in_channel"
     err = await _error(client.conversations_join(channel="G2"))
     assert err.response["error"] == "method_not_supported_for_channel_type"
+
+
+async def test_users_info_reports_the_time_zone_and_its_offset(
+        fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_user("U7", name="kenji", tz="Asia/Tokyo")
+    user = (await client.users_info(user="U7"))["user"]
+    assert user["tz"] == "Asia/Tokyo" and user["tz_offset"] == 9 * 3600
+    assert (await client.users_info(user="U1"))["user"]["tz"] == "America/Los_Angeles"
