@@ -22,9 +22,10 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-async def post_root(services: Services, req: CommandRequest, text: str) -> str | None:
-    """Post `text` as a new top-level message where the command ran; its ts, or None after
-    telling the asker privately why it could not be posted."""
+async def post_root(services: Services, req: CommandRequest, text: str, *,
+                    tell: bool = True) -> str | None:
+    """Post `text` as a new top-level message where the command ran; its ts, or None (after
+    telling the asker privately why it could not be posted, unless `tell` is False)."""
     for attempt in (1, 2):
         try:
             resp = await services.slack.chat_postMessage(channel=req.channel_id, text=text,
@@ -37,5 +38,6 @@ async def post_root(services: Services, req: CommandRequest, text: str) -> str |
                                                                        req.channel_id):
                 continue
             break
-    await reply_privately(services, req, f":no_entry: {CANNOT_POST}")
+    if tell:
+        await reply_privately(services, req, f":no_entry: {CANNOT_POST}")
     return None

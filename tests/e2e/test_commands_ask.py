@@ -86,11 +86,21 @@ async def test_where_the_bot_cannot_post_it_says_so_and_joins_public_channels(
     slack.add_channel("G1", name="secret", is_private=True, is_member=False,
                       members={"U1"})
     for channel in ("D9", "G1"):
+        gemini.queue(Reply(text=f"**Hello** from {channel}."))
         await bot.sender.send_command("/gemini", "hello?", channel_id=channel,
                                       response_url=slack.new_response_url(channel, "U1"))
-        await wait_until(lambda c=channel: slack.ephemerals(c, "U1"), message="refusal")
-        assert "can't post in this conversation" in slack.ephemerals(channel, "U1")[0].visible
+        await wait_until(lambda c=channel: slack.ephemerals(c, "U1"), message="private answer")
+        shown = slack.ephemerals(channel, "U1")[0].visible
+        assert "can't post in this conversation, so only you see this answer" in shown
+        assert f"*Hello* from {channel}." in shown
         assert not slack.messages[channel]
+    assert len(slack.responses) == 2, "answered through response_url"
+    gemini.fail_next(times=2, status=500)
+    await bot.sender.send_command("/gemini", "hello again?", channel_id="G1",
+                                  response_url=slack.new_response_url("G1", "U1"))
+    await wait_until(lambda: len(slack.ephemerals("G1", "U1")) == 2, message="refusal")
+    assert "Invite me with `/invite @gemini`" in slack.ephemerals("G1", "U1")[1].visible
+    assert not gemini.failures, "both attempts went to Gemini and failed"
     slack.add_channel("C7", name="random", is_member=False)
     gemini.queue(Reply(text="Hi there."))
     await bot.sender.send_command("/gemini", "hello?", channel_id="C7",
@@ -99,7 +109,7 @@ async def test_where_the_bot_cannot_post_it_says_so_and_joins_public_channels(
         slack, "C7", roots(slack, "C7")[0]), message="answer after joining")
     assert slack.channels["C7"].is_member
     assert [c.args["channel"] for c in slack.calls_to("conversations.join")] == ["C7"]
-    assert len(gemini.creates) == 1, "nothing was asked where the bot could not post"
+    assert [input_text(c) for c in gemini.creates[-1:]] == ["<@U1>: hello?"]
 
 
 async def test_slash_command_over_socket_mode_is_acked_and_answered(

@@ -285,7 +285,7 @@ async def test_catchup_where_nothing_is_new_or_the_bot_cannot_read(
 async def test_model_failure_is_told_privately(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
     say(slack, "U2", "something happened")
-    gemini.fail_next(times=4, status=500)
+    gemini.fail_next(times=2, status=500)
     await command(slack, bot, "digest now")
     assert "Gemini had an internal error" in await private_reply(slack)
     assert not digest_posts(slack)
