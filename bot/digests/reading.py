@@ -66,7 +66,9 @@ async def read_window(services: Services, team: str, channel: str, oldest: float
                       latest: float, *, sleep: Sleep = asyncio.sleep) -> Reading:
     """Human messages with oldest < ts <= latest (SlackApiError when history is refused)."""
     chlog = services.store.channel_log
-    since = await chlog.since(team, channel)
+    # With recording switched off, a record left from before may be stale: read history.
+    recording = services.settings.digest_recording
+    since = await chlog.since(team, channel) if recording else None
     recorded = await chlog.between(team, channel, oldest, latest) if since is not None else []
     gaps = await chlog.gaps(oldest, latest) if since is not None else []
     spans = lacking_spans(since, gaps, oldest, latest)

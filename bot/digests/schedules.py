@@ -65,8 +65,9 @@ async def save_schedule(services: Services, team: str, channel: str, rule: Rule,
     records = services.store.records
     await records.put(SCHEDULE_KIND, f"{team}:{channel}", schedule.to_dict(), SCHEDULE_TTL_S)
     await records.index_add(_index(team), channel, now)
-    await services.store.channel_log.start(team, channel, time.time())
-    scheduled_channels(services).set(team, channel, True)
+    if services.settings.digest_recording:
+        await services.store.channel_log.start(team, channel, time.time())
+        scheduled_channels(services).set(team, channel, True)
     first = rule.next_after(now)
     await services.jobs.schedule(job_id(team, channel), JOB_KIND, first,
                                  {"team": team, "channel": channel, "schedule": schedule.id,

@@ -123,3 +123,20 @@ async def test_messages_missed_while_no_process_ran_are_read_from_history(
     [read] = slack.calls_to("conversations.history")  # only the gap was read
     assert float(read.args["oldest"]) == pytest.approx(down_since, abs=1e-5)
     assert float(read.args["oldest"]) < float(missed) < float(read.args["latest"])
+
+
+async def test_with_recording_off_nothing_is_stored_and_digests_read_history(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(digest_recording=False)
+    await command(slack, bot, "digest daily 09:00 UTC")
+    await private_reply(slack)
+    ts = say(slack, "U2", "not recorded anywhere")
+    await bot.send(bot.sender.message("C1", "U2", "not recorded anywhere", ts))
+    store = bot.services.store
+    assert await store.channel_log.since("T1", "C1") is None
+    job = await store.jobs.get("digest:T1:C1")
+    assert job is not None
+    await fire(bot, slack, job.due_at + 1, posts=1)
+    assert await store.channel_log.between("T1", "C1", 0, 2e9) == []
+    assert "not recorded anywhere" in input_text(gemini.creates[0])
+    assert len(slack.calls_to("conversations.history")) == 1
