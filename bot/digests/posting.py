@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
@@ -30,7 +29,7 @@ class CannotPost(Exception):
 
 @dataclass
 class Composed:
-    """A digest ready to post, and figures about how it was made."""
+    """A digest ready to post, and what went into it."""
 
     text: str
     blocks: list[dict[str, Any]]
@@ -38,7 +37,6 @@ class Composed:
     people: int
     input_chars: int
     reading: Reading
-    figures: dict[str, float] = field(default_factory=dict)
 
 
 async def compose(services: Services, team: str, channel: str, oldest: float, latest: float,
@@ -48,14 +46,12 @@ async def compose(services: Services, team: str, channel: str, oldest: float, la
 
     With `since_user`, only what came after that person's last message in the window.
     """
-    started = time.perf_counter()
     try:
         reading = await read_window(services, team, channel, oldest, latest, sleep=sleep)
     except SlackApiError as exc:
         if exc.response.get("error") != "not_in_channel" or not await join(services, channel):
             raise CannotPost(_why(exc.response.get("error"), "read")) from exc
         reading = await read_window(services, team, channel, oldest, latest, sleep=sleep)
-    read_s = time.perf_counter() - started
     if since_user is not None:
         theirs = [i for i, m in enumerate(reading.messages) if m.user == since_user]
         if theirs:
@@ -67,19 +63,14 @@ async def compose(services: Services, team: str, channel: str, oldest: float, la
     if not reading.messages:
         return None
     people = len({m.user for m in reading.messages})
-    model_started = time.perf_counter()
     summary = await summarize(services, f"<#{channel}>", period, reading.messages)
-    model_s = time.perf_counter() - model_started
-    links_started = time.perf_counter()
     links = {}
     if summary.digest is not None:
         links = await permalinks(services, channel, summary.digest.cited())
     context = (f"<#{channel}> · {period} · {len(reading.messages)} messages from {people} "
                f"{'person' if people == 1 else 'people'}")
     text, blocks = digest_blocks(title, context, summary.digest, summary.text, links)
-    return Composed(text, blocks, len(reading.messages), people, summary.input_chars, reading,
-                    {"read_s": read_s, "model_s": model_s,
-                     "render_s": time.perf_counter() - links_started})
+    return Composed(text, blocks, len(reading.messages), people, summary.input_chars, reading)
 
 
 async def permalinks(services: Services, channel: str, stamps: list[str]) -> dict[str, str]:
