@@ -63,6 +63,14 @@ async def test_image_command_posts_the_image_in_a_new_thread(
     assert slack.file_content[file["id"]] == FOX
     assert [input_text(b) for b in creates(gemini, IMAGE)] == ["a red fox"]
     assert await bot.services.store.get_thread(ThreadKey("T1", "C1", root)) is not None
+    # Replies in the image's thread continue there without a mention, with the thread as context.
+    gemini.queue(Reply(text="It is a fox, in red."), model=CHAT)
+    ts = slack.post_user_message("C1", user="U1", text="what did you draw?", thread_ts=root)
+    await bot.send(bot.sender.message("C1", "U1", "what did you draw?", ts, thread_ts=root))
+    await wait_until(lambda: "It is a fox, in red." in bot_replies(slack, "C1", root),
+                     message="answer in the image thread")
+    [chat] = creates(gemini, CHAT)
+    assert "asked for an image: a red fox" in input_text(chat)
 
 
 async def test_missing_prompt_and_question_are_answered_with_the_right_form(
