@@ -24,11 +24,11 @@ async def test_records_messages_in_time_order_with_edits_and_deletes(store: Stor
     assert [m.text for m in await log.between("T1", "C1", NOW, NOW + 10)] == [
         "first", "second", "re"]
     assert (await log.between("T1", "C1", NOW, NOW + 10))[2].thread_ts == f"{NOW + 1:.6f}"
-    assert await log.edit("T1", "C1", second.ts, "second, edited")
+    assert await log.edit("T1", "C1", second.ts, "second, edited / Grüße 🎉")
     assert not await log.edit("T1", "C1", f"{NOW + 9:.6f}", "never recorded")
     await log.delete("T1", "C1", first.ts)
     assert [m.text for m in await log.between("T1", "C1", NOW, NOW + 10)] == [
-        "second, edited", "re"]
+        "second, edited / Grüße 🎉", "re"]
     # (oldest, latest]: the bounds exclude the oldest and include the latest.
     assert [m.text for m in await log.between("T1", "C1", NOW + 2, NOW + 3)] == ["re"]
     assert await log.between("T1", "C2", NOW, NOW + 10) == []
