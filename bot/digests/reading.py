@@ -30,6 +30,8 @@ MAX_RATE_WAITS = 30
 HUMAN_SUBTYPES = frozenset({None, "file_share", "thread_broadcast"})
 
 Sleep = Callable[[float], Awaitable[None]]
+_history_locks: dict[str, asyncio.Lock] = {}
+"""Per process (Services.owner): history reads never run in parallel."""
 
 
 @dataclass
@@ -74,12 +76,16 @@ async def read_window(services: Services, team: str, channel: str, oldest: float
     spans = lacking_spans(since, gaps, oldest, latest)
     by_ts = {m.ts: m for m in recorded}
     reading = Reading(messages=[], spans_read=spans)
-    for a, b in spans:
-        pager = HistoryPager(services.slack_interim, channel, sleep, services.bot_user_id)
-        for m in await pager.read(a, b):
-            by_ts[m.ts] = m
-        reading.history_calls += pager.calls
-        reading.rate_limited_s += pager.waited_s
+    if spans:
+        # One history reader at a time in this process: Slack's limit is per app, not channel.
+        async with _history_locks.setdefault(services.owner, asyncio.Lock()):
+            for a, b in spans:
+                pager = HistoryPager(services.slack_interim, channel, sleep,
+                                     services.bot_user_id)
+                for m in await pager.read(a, b):
+                    by_ts[m.ts] = m
+                reading.history_calls += pager.calls
+                reading.rate_limited_s += pager.waited_s
     reading.messages = sorted(by_ts.values(), key=lambda m: float(m.ts))
     log.info("digest_window_read", channel=channel, recorded=len(recorded),
              messages=len(reading.messages), history_calls=reading.history_calls,

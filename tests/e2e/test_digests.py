@@ -289,3 +289,17 @@ async def test_model_failure_is_told_privately(
     await command(slack, bot, "digest now")
     assert "Gemini had an internal error" in await private_reply(slack)
     assert not digest_posts(slack)
+
+
+async def test_history_reads_of_two_digests_do_not_overlap(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+    slack.add_channel("C2", name="random")
+    say(slack, "U1", "in general")
+    say(slack, "U2", "in random", channel="C2")
+    slack.delay_next("conversations.history", 0.4, times=2)
+    await command(slack, bot, "digest now")
+    await command(slack, bot, "digest now", channel="C2")
+    await wait_until(lambda: digest_posts(slack) and digest_posts(slack, "C2"),
+                     message="both digests")
+    first, second = slack.calls_to("conversations.history")
+    assert second.at - first.at >= 0.4, "the second read waited for the first"
