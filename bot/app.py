@@ -12,6 +12,8 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
+from bot.digests.recording import keep_heartbeat
+from bot.digests.runs import register_jobs as register_digest_jobs
 from bot.logs import get_logger
 from bot.services import Services, build_services
 from bot.threads.recovery import recover_pending_turns
@@ -85,6 +87,7 @@ async def start_services(services: Services) -> None:
     log.info("slack_connected", team=auth.get("team_id"), bot_user=services.bot_user_id,
              store=services.store.name)
     services.spawn(recover_pending_turns(services), name="recover-pending")
+    services.spawn(keep_heartbeat(services), name="digest-heartbeat")
     services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
 
@@ -97,6 +100,7 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")
     services = build_services(settings, store)
+    register_digest_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)
 

@@ -65,6 +65,9 @@ class Reply:
     retry_after: float | None = None
     background_polls: int = 1
     hang_s: float = 0.0
+    malformed_json: bool = False
+    """With a JSON `response_format`: answer `text` even though it is not valid for the schema
+    (a model that broke the format); otherwise such a script is a ScriptError."""
 
     def text_chunks(self) -> list[str]:
         """Split the answer text into stream chunks."""
