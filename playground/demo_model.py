@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from fakes.gemini import Citation, FunctionCall, Reply, SearchCall
+from fakes.gemini.structured import example, json_schema
 from fakes.gemini.validate import CreateRequest
 from playground.pictures import landscape
 
@@ -183,6 +185,9 @@ def responder(image_model: str) -> Callable[[CreateRequest], Reply]:
     """The fake Gemini's responder: one scripted demo answer per request."""
 
     def reply(req: CreateRequest) -> Reply:
+        schema = json_schema(req.body)
+        if schema is not None:  # structured output: an example that fits the schema
+            return Reply(text=json.dumps(example(schema, _user_text(req.steps))))
         if image_model and req.target == image_model:
             prompt = _user_text(req.steps) or "a picture"
             return Reply(image=landscape(prompt), text="A landscape in warm evening light.")

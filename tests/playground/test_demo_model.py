@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -60,3 +61,13 @@ async def test_fake_slack_tells_watchers_about_every_request() -> None:
         client = AsyncWebClient(token=slack.bot_token, base_url=slack.api_url)
         await client.auth_test()
         assert seen == [1], "called once, after the call was recorded"
+
+
+async def test_structured_output_requests_get_json_that_fits_the_schema() -> None:
+    schema = {"type": "object", "properties": {"title": {"type": "string"}},
+              "required": ["title"]}
+    async with FakeGemini(api_key="k", responder=responder(IMAGE_MODEL)) as fake:
+        made = await make_client(fake, key="k").aio.interactions.create(
+            model=MODEL, input="<@U1>: summarise",
+            response_format={"type": "text", "mime_type": "application/json", "schema": schema})
+    assert isinstance(json.loads(_text(made))["title"], str)
