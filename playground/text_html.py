@@ -6,6 +6,7 @@ import html
 import re
 from collections.abc import Callable
 
+import emoji as emoji_lib
 from markdown_it import MarkdownIt
 
 Names = Callable[[str], str]
@@ -22,18 +23,11 @@ _MENTION_IN_MD = re.compile(r"&lt;([@#!][A-Za-z0-9^|._-]+)&gt;")
 _PLACEHOLDER = "\x00{}\x00"
 _SLOT = re.compile("\x00(\\d+)\x00")
 
-EMOJI = {
-    "+1": "👍", "thumbsup": "👍", "-1": "👎", "thumbsdown": "👎", "white_check_mark": "✅",
-    "warning": "⚠️", "x": "❌", "tada": "🎉", "wave": "👋", "sparkles": "✨", "eyes": "👀",
-    "hourglass_flowing_sand": "⏳", "stop_button": "⏹️", "mag": "🔍", "art": "🎨",
-    "frame_with_picture": "🖼️", "paperclip": "📎", "robot_face": "🤖", "memo": "📝",
-    "heart": "❤️", "smile": "😄", "slightly_smiling_face": "🙂", "information_source": "ℹ️",
-}
 
 
 def emoji(name: str) -> str:
-    """The character for a Slack emoji name, or `:name:` when unknown."""
-    return EMOJI.get(name, f":{name}:")
+    """The character for a Slack emoji name (Slack's aliases), or `:name:` when unknown."""
+    return emoji_lib.emojize(f":{name}:", language="alias")
 
 
 def _entity(inner: str, names: Names) -> str:

@@ -108,3 +108,8 @@ def test_native_stream_chunks_besides_markdown_are_shown() -> None:
     out = body_html(msg, names)
     assert "Looking into it" in out and out.count("Search") == 1 and "✓ Search" in out
     assert "<p>Half an answer</p>" in out
+
+
+def test_slack_emoji_names_become_characters() -> None:
+    out = mrkdwn(":speech_balloon: <@U1> asked :+1: :no_such_emoji:", names)
+    assert out.startswith("💬") and "👍" in out and ":no_such_emoji:" in out
