@@ -56,13 +56,20 @@
       .sort(byTs);
     return parent ? [parent, ...replies] : replies;
   }
+  function escapeText(text) {
+    const div = document.createElement("div");
+    div.textContent = text;
+    return div.innerHTML;
+  }
   function nearBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 80; }
 
   function threadLink(item) {
-    if (!item.replies) return "";
+    const status = items.get(`status/${item.channel}/${item.ts}`);
+    const busy = status ? `<div class="status">${escapeText(status.text)}</div>` : "";
+    if (!item.replies) return busy;
     const n = item.replies === 1 ? "1 reply" : item.replies + " replies";
     return `<button type="button" class="thread-link" data-open-thread="${item.ts}">` +
-      `<span class="avatar bot mini">G</span>${n}<span class="last">View thread</span></button>`;
+      `<span class="avatar bot mini">G</span>${n}<span class="last">View thread</span></button>` + busy;
   }
 
   function elementFor(pane, item, inChannel) {

@@ -70,6 +70,8 @@ async def send(page: Page, selector: str, *parts: str) -> None:
 async def test_mention_streams_into_the_thread_and_a_reply_continues_it(
         page: Page, playground: Playground, tmp_path: Path) -> None:
     await send(page, "#composer-main", "@gemini search the latest Gemini news")
+    await expect(page.locator("#messages .status")).to_contain_text("gemini is searching")
+    await expect(page.locator("#thread-status")).to_contain_text("gemini is searching")
     thread = page.locator("#thread-messages")
     await expect(page.locator("#thread")).to_be_visible()
     await expect(thread.locator(".msg.streaming .cursor").first).to_be_visible()
