@@ -15,6 +15,8 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
 from bot.config import Settings
+from bot.digests.recording import keep_heartbeat
+from bot.digests.runs import register_jobs as register_digest_jobs
 from bot.logs import get_logger
 from bot.metrics import delivery_type
 from bot.services import Services, build_services
@@ -142,6 +144,8 @@ async def start_services(services: Services) -> None:
     if role == "worker":
         services.spawn(answer_handed_over_threads(services), name="worker")
     services.spawn(replay_spool(services), name="replay-spool")
+    if role != "worker":  # digests: the processes that receive (and record) events beat
+        services.spawn(keep_heartbeat(services), name="digest-heartbeat")
     if role != "web":  # a web process only acks, claims and queues
         services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
@@ -158,6 +162,7 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")
     services = build_services(settings, store)
+    register_digest_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)
 

@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     updates_per_minute: int = Field(default=45, ge=1)
     """Workspace budget for chat.update (Slack's Tier 3 is about 50 a minute)."""
 
+    digest_grace_s: float = Field(default=7200.0, ge=0)
+    """A scheduled digest missed while every process was down is made up within this time."""
+    digest_recording: bool = True
+    """Record messages of channels with a digest schedule (digests then need no history reads)."""
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, v: SecretStr) -> SecretStr:
@@ -140,6 +145,19 @@ class _ModeProbe(BaseSettings):
 
     slack_signing_secret: str = ""
     slack_app_token: str = ""
+    slack_bot_token: str = ""
+    gemini_api_key: str = ""
+
+
+def slack_configured() -> bool:
+    """Whether any Slack credential is set; without one `python -m bot` opens the playground."""
+    probe = _ModeProbe()
+    return bool(probe.slack_bot_token or probe.slack_signing_secret or probe.slack_app_token)
+
+
+def gemini_key_configured() -> bool:
+    """Whether GEMINI_API_KEY is set (the playground then uses the real Gemini API)."""
+    return bool(_ModeProbe().gemini_api_key)
 
 
 def load_settings(**overrides: object) -> Settings:

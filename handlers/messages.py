@@ -7,6 +7,7 @@ from typing import Any
 import structlog
 from slack_bolt.async_app import AsyncApp
 
+from bot.digests.recording import record_event
 from bot.logs import get_logger
 from bot.services import Services
 from bot.threads.messages import NotATurn, parse_message_event
@@ -21,6 +22,8 @@ def register(app: AsyncApp, services: Services) -> None:
     async def on_event(event: dict[str, Any], body: dict[str, Any], mentioned: bool) -> None:
         # This listener runs in a task of its own: the turn's logs carry the event id.
         structlog.contextvars.bind_contextvars(event_id=str(body.get("event_id") or ""))
+        if not mentioned:  # digests: record scheduled channels (edits and deletes too)
+            await record_event(services, event, str(body.get("team_id", "")))
         try:
             msg = parse_message_event(event, team_id=str(body.get("team_id", "")),
                                       mentioned=mentioned)

@@ -47,6 +47,8 @@ class Reply:
     chunk_size: int = 12
     delay_s: float = 0.0
     first_delay_s: float = 0.0
+    step_delay_s: float = 0.0
+    """Pause before each output step after the first (e.g. a search that takes a while)."""
     citations: list[Citation] = field(default_factory=list)
     search: SearchCall | None = None
     function_calls: list[FunctionCall] = field(default_factory=list)
@@ -63,6 +65,9 @@ class Reply:
     retry_after: float | None = None
     background_polls: int = 1
     hang_s: float = 0.0
+    malformed_json: bool = False
+    """With a JSON `response_format`: answer `text` even though it is not valid for the schema
+    (a model that broke the format); otherwise such a script is a ScriptError."""
 
     def text_chunks(self) -> list[str]:
         """Split the answer text into stream chunks."""

@@ -7,6 +7,7 @@ import itertools
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from fakes.gemini.plan import Plan, build_plan, input_text
 from fakes.gemini.records import Record, RecordedRequest
 from fakes.gemini.script import Reply, ScriptError
 from fakes.gemini.stream import replay
+from fakes.gemini.structured import example, json_schema
 from fakes.gemini.validate import CreateRequest
 
 _VER = "{ver:v[0-9]+[a-z0-9]*}"
@@ -34,11 +36,14 @@ class FakeGemini:
         host: str = "127.0.0.1",
         sniff_media: bool = True,
         known_models: set[str] | None = None,
+        responder: Callable[[CreateRequest], Reply] | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.sniff_media = sniff_media
         self.known_models = known_models
+        self.responder = responder
+        """Picks the reply when no scripted one matches (default: echo the input)."""
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.script_errors: list[str] = []
@@ -192,8 +197,13 @@ class FakeGemini:
         index = next(
             (i for i, (_, model) in enumerate(self._queue) if model in (None, req.target)), None
         )
-        if index is None:
-            reply = Reply(text=f"echo: {input_text(req.steps)}")
+        if index is None and self.responder is not None:
+            reply = self.responder(req)
+        elif index is None:
+            schema = json_schema(req.body)
+            said = input_text(req.steps)
+            reply = Reply(text=f"echo: {said}" if schema is None
+                          else json.dumps(example(schema, said)))
         else:
             reply = self._queue[index][0]
         plan = Plan(steps=[])
