@@ -74,9 +74,11 @@ def _free_port() -> int:
             return port
 
 
-async def _burst(url: str, events: list[dict[str, Any]], gap_s: float = 0.0) -> list[float]:
+async def _burst(url: str, events: list[dict[str, Any]], gap_s: float = 0.0,
+                 rate: float = 0.0) -> list[float]:
     """Send events from a separate process (bench/burst.py); their ack latencies in ms."""
-    job = json.dumps({"url": url, "secret": SIGNING_SECRET, "events": events, "gap_s": gap_s})
+    job = json.dumps({"url": url, "secret": SIGNING_SECRET, "events": events, "gap_s": gap_s,
+                      "rate": rate})
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.burst", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE)
@@ -168,6 +170,103 @@ async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
         await slack.stop()
 
 
+def _process_tree(pid: int) -> list[int]:
+    """`pid` and its child processes (make run's web and workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *[int(c) for c in children]]
+
+
+def _cpu_s(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _peak_rss_mb(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+async def sustained(redis_url: str, rate: float, seconds: float,
+                    answer_s: float) -> dict[str, float]:
+    """`make run` (web + 1 worker) under `rate` mentions/s for `seconds`, each answered with
+    an `answer_s`-second streamed answer, the fake Slack enforcing its rate limits."""
+    slack, gemini = await _fakes()
+    slack.rate_limits = True
+    async with aioredis.from_url(redis_url) as r:
+        await r.flushdb()
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
+    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+               SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
+               GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_url, PORT=str(port),
+               LOG_LEVEL="warning", WORKERS="1", PYTHONPATH=str(ROOT),
+               SPOOL_DIR=tempfile.mkdtemp(prefix="gs-bench-spool-"))
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.launch", cwd=ROOT,
+                                                env=env)
+    try:
+        await _healthy(port, proc)
+        await asyncio.sleep(0.5)
+        pids = _process_tree(proc.pid)
+        cpu_before = _cpu_s(pids)
+        n = int(rate * seconds)
+        chunks = max(1, int(answer_s * 4))
+        words = [f"w{i:03d} " for i in range(chunks)]
+        for _ in range(n):
+            gemini.queue(Reply(chunks=words, delay_s=answer_s / chunks))
+        channels = [f"CL{i}" for i in range(50)]  # Slack's posting limits are per channel
+        for ch in channels:
+            slack.add_channel(ch, name=ch.lower())
+        sender = EventSender(url="", signing_secret=SIGNING_SECRET)
+        stamps, events = [], []
+        for i in range(n):
+            ch = channels[i % len(channels)]
+            ts = slack.post_user_message(ch, user="U1", text=f"<@UBOT> s{i}")
+            stamps.append((ch, ts))
+            events.append(sender.app_mention(ch, "U1", f"<@UBOT> s{i}", ts))
+        started = time.monotonic()
+        acks = await _burst(f"http://127.0.0.1:{port}/slack/events", events, rate=rate)
+        final = "".join(words).strip()
+        answered = 0
+        while time.monotonic() - started < seconds + 600:
+            answered = sum(1 for ch, ts in stamps
+                           if [m.visible.strip() for m in slack.visible_thread(ch, ts)
+                               if m.bot_id] == [final])
+            if answered == n:
+                break
+            await asyncio.sleep(1.0)
+        took = time.monotonic() - started
+        cpu = _cpu_s(pids) - cpu_before
+        updates = sorted(c.at for c in slack.calls_to("chat.update"))
+        per_minute = max((sum(1 for u in updates if t <= u < t + 60) for t in updates), default=0)
+        return {"events": float(n), "answered": float(answered), "creates": len(gemini.creates),
+                "ack_p50_ms": _pct(acks, 0.5), "ack_p99_ms": _pct(acks, 0.99),
+                "all_answered_after_s": took, "cpu_s_per_answer": cpu / max(1, answered),
+                "peak_rss_mb": _peak_rss_mb(pids), "chat_update_max_per_min": float(per_minute),
+                "slack_429s": float(sum(1 for c in slack.calls if c.status == 429))}
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), 60)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        await gemini.stop(check=False)
+        await slack.stop()
+
+
 async def _fakes() -> tuple[FakeSlack, FakeGemini]:
     slack = FakeSlack(bot_token=BOT_TOKEN, app_token="xapp-bench", team_id="T1",
                       bot_user_id="UBOT", bot_id="BBOT")
@@ -247,7 +346,26 @@ async def main(runs: int) -> None:
               f"{med_of('slack_writes'):.0f}")
 
 
+async def main_sustained(rate: float, seconds: float, answer_s: float) -> None:
+    """Run the sustained-load benchmark once and print its table."""
+    with RedisServer() as server:
+        res = await sustained(server.url, rate, seconds, answer_s)
+    print(f"benchmark: sustained load, make run (web + 1 worker): {rate:g} mentions/s for "
+          f"{seconds:g} s, {answer_s:g} s streamed answers, fake Slack enforcing its limits")
+    for key, value in res.items():
+        print(f"  {key:<26} {value:,.2f}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
-    asyncio.run(main(parser.parse_args().runs))
+    parser.add_argument("--sustained", action="store_true",
+                        help="run the sustained-load benchmark instead")
+    parser.add_argument("--rate", type=float, default=50.0)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--answer-s", type=float, default=5.0)
+    args = parser.parse_args()
+    if args.sustained:
+        asyncio.run(main_sustained(args.rate, args.seconds, args.answer_s))
+    else:
+        asyncio.run(main(args.runs))
