@@ -188,8 +188,14 @@ class RedisStore:
         # Fail fast when Redis is down (the bot spools and retries itself) instead of
         # redis-py's default multi-second backoff on every command.
         client_kwargs.setdefault("retry", Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
-        client = aioredis.from_url(url, decode_responses=True, **client_kwargs)
-        return cls(client, prefix=prefix)
+        # Under load (hundreds of answers in flight) wait for a free connection instead of
+        # failing with "Too many connections" once redis-py's default pool of 100 is in use.
+        client_kwargs.setdefault("max_connections", 400)
+        client_kwargs.setdefault("timeout", 10)
+        pool = aioredis.BlockingConnectionPool.from_url(url, decode_responses=True,
+                                                        **client_kwargs)
+        return cls(aioredis.Redis.from_pool(pool),
+                   prefix=prefix)
 
     @property
     def client(self) -> aioredis.Redis:
