@@ -161,7 +161,18 @@ def post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"message_ts": ts}
 
 
+def get_permalink(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
+    """chat.getPermalink: a link to a message (a reply's link names its thread)."""
+    ch = ws.channel(args.get("channel"), member=False)
+    msg = ws.message(ch.id, required(args, "message_ts", "message_not_found"))
+    link = f"https://fake-team.slack.com/archives/{ch.id}/p{msg.ts.replace('.', '')}"
+    if msg.is_reply and msg.thread_ts:
+        link += f"?thread_ts={msg.thread_ts}&cid={ch.id}"
+    return {"channel": ch.id, "permalink": link}
+
+
 METHODS = {
+    "chat.getPermalink": get_permalink,
     "chat.postMessage": post_message,
     "chat.update": update,
     "chat.delete": delete,

@@ -489,3 +489,15 @@ async def test_bolt_app_round_trip(fake: FakeSlack, client: AsyncWebClient) -> N
         assert bad.status == 401
     finally:
         await runner.cleanup()
+
+
+async def test_get_permalink_names_the_thread_of_a_reply(fake: FakeSlack,
+                                                         client: AsyncWebClient) -> None:
+    root = await client.chat_postMessage(channel="C1", text="card")
+    reply = await client.chat_postMessage(channel="C1", text="result", thread_ts=root["ts"])
+    link = (await client.chat_getPermalink(channel="C1", message_ts=root["ts"]))["permalink"]
+    assert link.endswith(f"/archives/C1/p{root['ts'].replace('.', '')}")
+    link = (await client.chat_getPermalink(channel="C1", message_ts=reply["ts"]))["permalink"]
+    assert f"?thread_ts={root['ts']}&cid=C1" in link
+    with pytest.raises(SlackApiError, match="message_not_found"):
+        await client.chat_getPermalink(channel="C1", message_ts="1.000001")
