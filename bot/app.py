@@ -11,6 +11,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.agents import register_jobs
 from bot.config import Settings
 from bot.logs import get_logger
 from bot.services import Services, build_services
@@ -97,6 +98,7 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")
     services = build_services(settings, store)
+    register_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)
 

@@ -27,10 +27,11 @@ class Subcommand:
 
 def subcommands() -> dict[str, Subcommand]:
     """Every subcommand by word (each capability's module lists its own)."""
+    from bot.commands import agent as agent_commands
     from bot.commands import help as help_command
 
     table: dict[str, Subcommand] = {}
-    for module in (help_command,):
+    for module in (help_command, agent_commands):
         for sub in module.SUBCOMMANDS:
             table[sub.word] = sub
     return table

@@ -1,0 +1,113 @@
+"""Background agent runs through the real Bolt app: card, polling, result once, cancel, threads."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from fakes.gemini import Citation, FakeGemini, Reply
+from fakes.slack import FakeSlack
+from fakes.slack.view import VisibleMessage
+from tests.e2e.conftest import BotFactory
+from tests.support.harness import RunningBot, wait_until
+
+AGENT = "antigravity-preview-05-2026"
+RESEARCH = "deep-research-preview-04-2026"
+FAST = {"agent_poll_min_s": 0.1, "agent_poll_max_s": 0.3}
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(32)
+
+
+def root_messages(slack: FakeSlack, channel: str = "C1") -> list[VisibleMessage]:
+    """Top-level messages in a channel, oldest first."""
+    msgs = [m for m in slack.messages.get(channel, {}).values()
+            if not m.deleted and (m.thread_ts is None or m.thread_ts == m.ts)]
+    return [slack.visible_thread(channel, m.ts)[0] for m in sorted(msgs, key=lambda m: m.ts)]
+
+
+def cards(slack: FakeSlack, channel: str = "C1") -> list[VisibleMessage]:
+    """The bot's root messages (status cards)."""
+    return [m for m in root_messages(slack, channel) if m.bot_id]
+
+
+def thread_replies(slack: FakeSlack, thread_ts: str, channel: str = "C1") -> list[VisibleMessage]:
+    """Replies in a thread (without the parent)."""
+    return slack.visible_thread(channel, thread_ts)[1:]
+
+
+def result_parts(slack: FakeSlack, thread_ts: str, channel: str = "C1") -> list[VisibleMessage]:
+    """The result messages a run posted in its thread."""
+    return [m for m in thread_replies(slack, thread_ts, channel)
+            if (m.metadata or {}).get("event_type") == "gemini_agent_result"]
+
+
+def agent_creates(gemini: FakeGemini) -> list[dict[str, Any]]:
+    """Create bodies that started agent runs."""
+    return [b for b in gemini.creates if isinstance(b, dict) and b.get("agent")]
+
+
+async def start_by_command(slack: FakeSlack, bot: RunningBot, text: str,
+                           user: str = "U1") -> VisibleMessage:
+    """Run `/gemini <text>` and return the card it posts."""
+    before = len(cards(slack))
+    delivery = await bot.sender.send_command("/gemini", text, user_id=user)
+    assert delivery.status == 200
+    await wait_until(lambda: len(cards(slack)) > before, message="the status card")
+    return cards(slack)[-1]
+
+
+async def test_agent_command_posts_card_then_the_result_once(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(**FAST)
+    gemini.queue(Reply(text="Here are the **first 20** Fibonacci numbers: 0, 1, 1, 2",
+                       citations=[Citation(url="https://example.com/fib", title="Fib")],
+                       image=PNG, background_s=0.6), model=AGENT)
+    card = await start_by_command(slack, bot, "agent write fib.py and run it")
+    assert "from <@U1>" in card.visible and "write fib.py and run it" in card.visible
+    await wait_until(lambda: "Running" in cards(slack)[-1].visible, message="Running")
+    assert "agent_cancel" in cards(slack)[-1].buttons
+    await wait_until(lambda: "Done" in cards(slack)[-1].visible, timeout=15, message="Done")
+    [body] = agent_creates(gemini)
+    assert (body["agent"], body["environment"], body["background"]) == (AGENT, "remote", True)
+    assert "generation_config" not in body and "model" not in body
+    [part] = result_parts(slack, card.ts)
+    assert part.visible.startswith("<@U1> Here is the result of your agent task")
+    assert "first 20" in part.visible and "example.com/fib" in part.visible
+    files = [f for m in thread_replies(slack, card.ts) for f in m.files]
+    assert [f["name"] for f in files] == [f"agent-{_run_id(part)}-1.png"]
+    done = cards(slack)[-1]
+    assert "See the result" in done.visible and not done.buttons
+    interaction = next(iter(gemini.interactions))
+    polls = gemini.polls(interaction)
+    assert 2 <= len(polls) <= 12, "one GET per interval, no busy loop"
+    gaps = [b.at - a.at for a, b in itertools.pairwise(polls)]
+    assert all(gap >= 0.08 for gap in gaps)
+
+
+def _run_id(part: VisibleMessage) -> str:
+    return str((part.metadata or {})["event_payload"]["run_id"])
+
+
+async def test_research_failure_says_why_in_words(slack: FakeSlack, gemini: FakeGemini,
+                                                  make_bot: BotFactory) -> None:
+    bot = await make_bot(**FAST)
+    gemini.queue(Reply(error_event={"code": "internal", "message": "the sources were offline"},
+                       background_polls=1), model=RESEARCH)
+    card = await start_by_command(slack, bot, "research why is the sky blue")
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="failure note")
+    [part] = result_parts(slack, card.ts)
+    assert part.visible == "<@U1> Your research task failed: the sources were offline"
+    assert "environment" not in agent_creates(gemini)[0]
+    await wait_until(lambda: "Failed" in cards(slack)[-1].visible, message="card shows Failed")
+
+
+async def test_agent_without_task_or_disabled_is_explained_privately(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot()
+    await bot.sender.send_command("/gemini", "agent")
+    await wait_until(lambda: slack.ephemerals("C1", "U1"), message="usage")
+    assert "Tell me what to do" in slack.ephemerals("C1", "U1")[0].visible
+    off = await make_bot(agents_enabled=False)
+    await off.sender.send_command("/gemini", "agent do it")
+    await wait_until(lambda: len(slack.ephemerals("C1", "U1")) == 2, message="disabled note")
+    assert "AGENTS_ENABLED" in slack.ephemerals("C1", "U1")[1].visible
+    assert not agent_creates(gemini) and not cards(slack)
