@@ -98,6 +98,7 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")
     services = build_services(settings, store)
+    services.jobs.lease_s = settings.job_lease_s
     register_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)

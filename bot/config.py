@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     """Longest gap between two status checks of a background run."""
     agent_max_runtime_s: float = Field(default=3600.0, gt=0)
     """A run still going after this long is cancelled with a message."""
+    job_lease_s: float = Field(default=30.0, ge=1.0)
+    """How long a process's claim on a job (a run's poll) lasts unless renewed: after a crash,
+    another process takes the run over within this time."""
 
     redis_url: str | None = None
     port: int = Field(default=3000, ge=1, le=65535)

@@ -143,6 +143,10 @@ class FakeGemini:
         return [r for r in self.requests
                 if r.method == "GET" and r.path.endswith(f"/interactions/{interaction_id}")]
 
+    def forget(self, interaction_id: str) -> None:
+        """Drop a stored interaction (as if it expired): from now on it answers 404."""
+        self._records.pop(interaction_id)
+
     def new_environment(self) -> str:
         """A fresh remote sandbox id."""
         env = f"env_{next(self._ids)}"

@@ -111,3 +111,82 @@ async def test_agent_without_task_or_disabled_is_explained_privately(
     await wait_until(lambda: len(slack.ephemerals("C1", "U1")) == 2, message="disabled note")
     assert "AGENTS_ENABLED" in slack.ephemerals("C1", "U1")[1].visible
     assert not agent_creates(gemini) and not cards(slack)
+
+
+def card_run_id(card: VisibleMessage) -> str:
+    """The run id the card's Cancel button carries."""
+    for block in card.blocks or []:
+        for element in block.get("elements") or []:
+            if element.get("action_id") == "agent_cancel":
+                return str(element["value"])
+    raise AssertionError("the card has no Cancel button")
+
+
+async def click_cancel(bot: RunningBot, card: VisibleMessage, user: str) -> None:
+    """Press Cancel on a card as `user`."""
+    payload = bot.sender.block_action("agent_cancel", card_run_id(card), user_id=user,
+                                      message_ts=card.ts)
+    assert (await bot.sender.send_action(payload)).status == 200
+
+
+async def test_cancel_only_by_asker_or_admin_from_any_process(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    slack.add_user("U3", name="carol", is_admin=True)
+    first = await make_bot(**FAST)
+    second = await make_bot(**FAST)
+    gemini.queue(Reply(text="never shown", background_s=60), model=AGENT)
+    card = await start_by_command(slack, first, "agent index the wiki")
+    await wait_until(lambda: "Running" in cards(slack)[-1].visible, message="Running")
+    await click_cancel(second, cards(slack)[-1], "U2")  # bob did not ask and is no admin
+    await wait_until(lambda: slack.ephemerals("C1", "U2"), message="refusal")
+    assert "Only <@U1>" in slack.ephemerals("C1", "U2")[0].visible
+    assert "Running" in cards(slack)[-1].visible
+    await click_cancel(second, cards(slack)[-1], "U3")  # carol is an admin
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="cancel note")
+    [part] = result_parts(slack, card.ts)
+    assert part.visible == "<@U1> Your agent task was cancelled by <@U3>."
+    final = cards(slack)[-1]
+    assert "Cancelled" in final.visible and "cancelled by <@U3>" in final.visible
+    assert not final.buttons
+    [interaction] = gemini.interactions.values()
+    assert interaction["status"] == "cancelled"
+    cancels = [r for r in gemini.requests if r.path.endswith("/cancel")]
+    assert len(cancels) == 1
+
+
+async def test_run_past_its_deadline_is_cancelled_with_a_message(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(**FAST, agent_max_runtime_s=1.0)
+    gemini.queue(Reply(text="too slow", background_s=60), model=AGENT)
+    card = await start_by_command(slack, bot, "agent boil the ocean")
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="expiry note")
+    [part] = result_parts(slack, card.ts)
+    assert "was still running after 1 s" in part.visible and "cancelled" in part.visible
+    assert "AGENT_MAX_RUNTIME_S" in part.visible
+    [interaction] = gemini.interactions.values()
+    assert interaction["status"] == "cancelled"
+    await wait_until(lambda: "ran too long" in cards(slack)[-1].visible, message="card")
+
+
+async def test_poll_errors_are_retried_and_404_is_explained(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(**FAST)
+    gemini.queue(Reply(text="worth the wait", background_s=0.5), model=AGENT)
+    card = await start_by_command(slack, bot, "agent survive flaky polls")
+    await wait_until(lambda: "Running" in cards(slack)[-1].visible, message="Running")
+    gemini.fail_next_gets(3, status=503)
+    gemini.fail_next_gets(1, status=429, retry_after=0.1)
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=30, message="result")
+    [part] = result_parts(slack, card.ts)
+    assert "worth the wait" in part.visible
+    assert not gemini.get_failures
+    # A run Gemini has forgotten (404) ends with a clear message instead of polling forever.
+    gemini.queue(Reply(text="lost", background_s=60), model=AGENT)
+    lost = await start_by_command(slack, bot, "agent get lost")
+    await wait_until(lambda: len(gemini.interactions) == 2, message="second run")
+    gone = next(i for i, rec in gemini.interactions.items() if rec["status"] == "in_progress")
+    gemini.forget(gone)
+    await wait_until(lambda: result_parts(slack, lost.ts), timeout=15, message="404 note")
+    [note] = result_parts(slack, lost.ts)
+    assert "no longer knows your agent task" in note.visible
+    await wait_until(lambda: "Lost" in cards(slack)[-1].visible, message="card shows Lost")
