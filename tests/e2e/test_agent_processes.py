@@ -128,6 +128,12 @@ async def test_kill_9_of_the_posting_process_result_posted_once_by_the_other(
     assert shown.count("## Section 29") + shown.count("Section 29") >= 1
     await asyncio.sleep(1.0)  # nothing more arrives later (a late duplicate would show here)
     assert set(_parts_once(slack, card.ts).values()) == {1}
+    survivor = next(p for p in processes if p is not victim)
+    survivor.proc.send_signal(signal.SIGTERM)
+    _, err = await asyncio.wait_for(survivor.proc.communicate(), timeout=15)
+    # Slack got the killed process's first part after it died: the survivor found it by its
+    # metadata and kept it instead of posting it again.
+    assert b"result_part_adopted" in err
 
 
 async def test_replicas_never_post_a_result_twice(
