@@ -84,15 +84,25 @@ async def post_card(services: Services, record: dict[str, Any]) -> str:
 
 
 async def show_card(services: Services, record: dict[str, Any], *,
-                    result_link: str | None = None) -> bool:
-    """Edit the card to show the record's state; False when Slack refused (logged)."""
+                    result_link: str | None = None, interim: bool = False) -> bool:
+    """Edit the card to show the record's state; False when Slack refused (logged).
+
+    An `interim` edit (elapsed time while running) is only made when the workspace's edit
+    budget has room now, through the client that doesn't wait out 429s: with many runs going
+    their cards fall behind rather than delay polls or answers.
+    """
     if not record.get("card_ts"):
         return False
     text, blocks = card_message(record, result_link=result_link)
-    await services.budget.take()
+    client = services.slack_interim if interim else services.slack
+    if interim:
+        if not services.budget.try_take():
+            return False
+    else:
+        await services.budget.take()
     try:
-        await services.slack.chat_update(channel=record["channel"], ts=record["card_ts"],
-                                         text=text, blocks=blocks)
+        await client.chat_update(channel=record["channel"], ts=record["card_ts"],
+                                 text=text, blocks=blocks)
     except SlackApiError as exc:
         log.warning("card_update_failed", run=record["run_id"], error=exc.response.get("error"))
         return False

@@ -86,7 +86,7 @@ def result_markdown(record: dict[str, Any], output: RunOutput | None) -> str:
                     else "_The run produced the images below._")
         return f"{who} Here is the result of your {what}:\n\n{body}"
     if status == "failed":
-        reason = ((output.error if output else None) or record.get("error")
+        reason = (record.get("error") or (output.error if output else None)
                   or "Gemini gave no reason")
         return f"{who} Your {what} failed: {reason}"
     if status == "start_failed":

@@ -138,18 +138,17 @@ async def _poll(services: Services, fence: Fence,
         progress = _progress(interaction)
         if progress:
             changes["progress"] = progress
-        if card_due(record, now):
-            changes["card_edited_at"] = now
         record = await fence.write(changes)
-        if "card_edited_at" in changes:
-            await show_card(services, record)
+        if card_due(record, now) and await show_card(services, record, interim=True):
+            record = await fence.write({"card_edited_at": now})
         return record, None
     output = read_output(interaction)
-    final = status if status in FINISHED else status or "failed"
-    if record.get("cancelled_by") and status == "cancelled":
-        final = "cancelled"
+    final, error = status, output.error
+    if status not in FINISHED:  # e.g. requires_action: nothing more will come of this run
+        final = "failed"
+        error = error or f"Gemini ended the run with status “{status}”"
     log.info("run_finished", run=record["run_id"], status=final)
-    record = await fence.write({"status": final, "error": output.error, "finished_at": now,
+    record = await fence.write({"status": final, "error": error, "finished_at": now,
                                 "environment_id": output.environment_id
                                 or record.get("environment_id")})
     return record, output

@@ -5,9 +5,12 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
+
 from fakes.gemini import Citation, FakeGemini, Reply
 from fakes.slack import FakeSlack
 from fakes.slack.view import VisibleMessage
+from storage import MemoryStore
 from tests.e2e.conftest import BotFactory
 from tests.support.harness import RunningBot, wait_until
 
@@ -190,3 +193,27 @@ async def test_poll_errors_are_retried_and_404_is_explained(
     [note] = result_parts(slack, lost.ts)
     assert "no longer knows your agent task" in note.visible
     await wait_until(lambda: "Lost" in cards(slack)[-1].visible, message="card shows Lost")
+
+
+async def test_running_card_is_edited_about_once_a_minute_not_per_poll(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.agents.card.CARD_EDIT_EVERY_S", 0.6)  # "a minute", scaled down
+    bot = await make_bot(**FAST)
+    gemini.queue(Reply(text="slow but done", background_s=2.5), model=AGENT)
+    card = await start_by_command(slack, bot, "agent take your time")
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="result")
+    polls = len(gemini.polls(next(iter(gemini.interactions))))
+    edits = [c for c in slack.calls_to("chat.update") if c.args.get("ts") == card.ts and c.ok]
+    running_edits = [c for c in edits if "Running" in str(c.args.get("blocks"))]
+    assert polls >= 8
+    assert 2 <= len(running_edits) <= 6, (len(running_edits), polls)
+
+
+async def test_agent_run_on_the_in_process_store(slack: FakeSlack, gemini: FakeGemini,
+                                                 make_bot: BotFactory) -> None:
+    bot = await make_bot(store=MemoryStore(), **FAST)
+    gemini.queue(Reply(text="done in memory", background_polls=1), model=AGENT)
+    card = await start_by_command(slack, bot, "agent no redis here")
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="result")
+    assert "done in memory" in result_parts(slack, card.ts)[0].visible
