@@ -12,6 +12,7 @@ from bot.agents.record import (
     JOB_KIND,
     KIND,
     Fence,
+    Superseded,
     create_run,
     job_id,
     new_record,
@@ -94,7 +95,13 @@ async def start_run(services: Services, req: RunRequest, *, run_id: str | None =
         changes = {"card_ts": card_ts}
         if not record["result_thread"]:
             changes["result_thread"] = card_ts
-        await fence.write(changes)
+        try:
+            await fence.write(changes)
+        except Superseded:
+            # Slack took longer than the grace period: the job posted a card of its own.
+            log.warning("card_superseded", run=run_id)
+            await _delete(services, record["channel"], card_ts, keep=req.card_ts)
+            return run_id
     if req.attach and claim_thread:
         await follow_run(services, {**record, "card_ts": card_ts})
     await services.jobs.schedule(job_id(run_id), JOB_KIND, time.time(), data)
@@ -111,6 +118,15 @@ async def follow_run(services: Services, record: dict) -> None:
                       kind=record["kind"], agent=record["agent"],
                       environment_id=record.get("environment_id"),
                       interaction_id=record.get("previous_interaction_id"))
+
+
+async def _delete(services: Services, channel: str, ts: str, *, keep: str | None) -> None:
+    if ts == keep:
+        return  # a reused placeholder: the run's own card is elsewhere; leave the message
+    try:
+        await services.slack.chat_delete(channel=channel, ts=ts)
+    except SlackApiError as exc:
+        log.info("card_delete_failed", error=exc.response.get("error"))
 
 
 async def _show_card(services: Services, record: dict,

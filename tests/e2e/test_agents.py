@@ -217,3 +217,19 @@ async def test_agent_run_on_the_in_process_store(slack: FakeSlack, gemini: FakeG
     card = await start_by_command(slack, bot, "agent no redis here")
     await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="result")
     assert "done in memory" in result_parts(slack, card.ts)[0].visible
+
+
+async def test_card_slower_than_the_grace_period_leaves_one_card(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("bot.agents.start.START_GRACE_S", 0.3)
+    bot = await make_bot(**FAST)
+    gemini.queue(Reply(text="one card only", background_polls=2), model=AGENT)
+    slack.delay_next("chat.postMessage", 1.5)  # the starting process's card hangs in Slack
+    await bot.sender.send_command("/gemini", "agent race the grace period")
+    await wait_until(lambda: any("Done" in c.visible for c in cards(slack)), timeout=15,
+                     message="done")
+    await wait_until(lambda: len(cards(slack)) == 1, message="the late card removed")
+    [card] = cards(slack)
+    assert len(result_parts(slack, card.ts)) == 1
+    assert len(agent_creates(gemini)) == 1
