@@ -28,7 +28,6 @@ from bot.services import Services
 log = get_logger("agents.poll")
 
 POLL_GROWTH = 1.5
-REQUEST_TIMEOUT_S = 30.0
 WAITING = frozenset({"in_progress", "queued"})
 
 
@@ -92,8 +91,7 @@ async def _start(services: Services, fence: Fence, record: dict[str, Any]) -> di
     if record.get("previous_interaction_id"):
         body["previous_interaction_id"] = record["previous_interaction_id"]
     try:
-        interaction = await services.gemini.aio.interactions.create(**body,
-                                                                     timeout=REQUEST_TIMEOUT_S)
+        interaction = await services.gemini.aio.interactions.create(**body)
     except gx.APIError as exc:
         err = describe_api_error(exc)
         if err.retryable:
@@ -120,8 +118,7 @@ async def _poll(services: Services, fence: Fence,
     """One GET of the interaction: still going (next poll time) or finished (its output)."""
     settings = services.settings
     try:
-        interaction = await services.gemini.aio.interactions.get(record["interaction_id"],
-                                                                 timeout=REQUEST_TIMEOUT_S)
+        interaction = await services.gemini.aio.interactions.get(record["interaction_id"])
     except gx.NotFoundError:
         log.warning("run_not_found", run=record["run_id"])
         return await fence.write({"status": "lost", "finished_at": time.time()}), None
@@ -157,8 +154,7 @@ async def _poll(services: Services, fence: Fence,
 async def _expire(services: Services, fence: Fence, record: dict[str, Any]) -> dict[str, Any]:
     """Cancel a run past its deadline (it may have just finished: then that is fine too)."""
     try:
-        await services.gemini.aio.interactions.cancel(record["interaction_id"],
-                                                      timeout=REQUEST_TIMEOUT_S)
+        await services.gemini.aio.interactions.cancel(record["interaction_id"])
     except gx.APIError as exc:
         log.info("expire_cancel_failed", run=record["run_id"], error=type(exc).__name__)
     log.warning("run_expired", run=record["run_id"])
@@ -168,8 +164,7 @@ async def _expire(services: Services, fence: Fence, record: dict[str, Any]) -> d
 async def _fetch_output(services: Services, record: dict[str, Any]) -> RunOutput | None:
     """The output of a completed run, fetched again (a resumed post after a crash)."""
     try:
-        interaction = await services.gemini.aio.interactions.get(record["interaction_id"],
-                                                                 timeout=REQUEST_TIMEOUT_S)
+        interaction = await services.gemini.aio.interactions.get(record["interaction_id"])
     except gx.NotFoundError:
         return RunOutput(status="completed", error="the result is no longer available")
     except gx.APIError as exc:

@@ -45,6 +45,7 @@ class FakeGemini:
         self.skipped_searches: list[str] = []
         self.failures: list[ApiError] = []
         self.get_failures: list[ApiError] = []
+        self.get_delays: list[float] = []
         self.environments: set[str] = set()
         self.tokens: dict[str, str] = {}
         self._queue: list[tuple[Reply, str | None]] = []
@@ -137,6 +138,10 @@ class FakeGemini:
         """Fail the next `times` GET /interactions/{id} with an HTTP error."""
         text = f"Scripted failure with HTTP {status} (fake)."
         self.get_failures.extend(ApiError(status, text, None, retry_after) for _ in range(times))
+
+    def delay_next_gets(self, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` GET /interactions/{id} only after `seconds` (a slow API)."""
+        self.get_delays.extend([seconds] * times)
 
     def polls(self, interaction_id: str) -> list[RecordedRequest]:
         """Every GET of one interaction (each is a poll of a background run)."""
@@ -291,6 +296,8 @@ class FakeGemini:
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         """GET /{ver}/interactions/{id}; each GET of a background run counts as a poll."""
+        if self.get_delays:
+            await asyncio.sleep(self.get_delays.pop(0))
         if self.get_failures:
             raise self.get_failures.pop(0)
         rec = self._records.get(request.match_info["id"])

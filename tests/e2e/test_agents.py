@@ -233,3 +233,15 @@ async def test_card_slower_than_the_grace_period_leaves_one_card(
     [card] = cards(slack)
     assert len(result_parts(slack, card.ts)) == 1
     assert len(agent_creates(gemini)) == 1
+
+
+async def test_poll_timeout_is_retried_and_does_not_fail_the_run(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    bot = await make_bot(**FAST, gemini_timeout_s=0.5)
+    gemini.queue(Reply(text="patience pays", background_s=1.0), model=AGENT)
+    card = await start_by_command(slack, bot, "agent answer slowly")
+    await wait_until(lambda: "Running" in cards(slack)[-1].visible, message="Running")
+    gemini.delay_next_gets(1.0)
+    await wait_until(lambda: result_parts(slack, card.ts), timeout=15, message="result")
+    assert "patience pays" in result_parts(slack, card.ts)[0].visible
+    assert not gemini.get_delays

@@ -569,3 +569,16 @@ async def test_polls_can_fail_with_scripted_errors(fake: FakeGemini, client: Any
     with pytest.raises(gi.InternalServerError):
         await api.get(run.id)
     assert (await api.get(run.id)).output_text == "ok"
+
+
+async def test_slow_polls_time_out_in_the_client(fake: FakeGemini) -> None:
+    slow = make_client(fake, timeout_ms=200)
+    try:
+        fake.queue(Reply(text="ok", background_polls=0), model=AGENT)
+        run = await slow.aio.interactions.create(agent=AGENT, input="x", background=True)
+        fake.delay_next_gets(0.5)
+        with pytest.raises(gi.APITimeoutError):
+            await slow.aio.interactions.get(run.id)
+        assert (await slow.aio.interactions.get(run.id)).output_text == "ok"
+    finally:
+        await slow.aio.aclose()
