@@ -39,7 +39,10 @@ async def run_job(services: Services, job: Job) -> Outcome:
     """One step of a run (the `agent_run` job handler)."""
     run_id = str(job.data.get("run_id") or "")
     record = await get_run(services, run_id)
-    if record is None or record.get("phase") == "posted":
+    if record is None:
+        return Done()
+    if record.get("phase") == "posted":
+        await after_result(services, record)  # a retry after the hand-over failed
         return Done()
     try:
         fence, record = await Fence.take(services, run_id, job.token)

@@ -28,6 +28,7 @@ from storage import ThreadKey, ThreadState
 log = get_logger("agents.threads")
 
 POINTER = "agent_thread"
+MISSING_RUN_GRACE_S = 60.0
 HELD_NOTE = "_Queued: I'll answer this right after the agent run in this thread posts its result._"
 AGENT_MENTION = re.compile(r"^(agent|research)\s*:\s*(.*)$", re.IGNORECASE | re.DOTALL)
 LIST_MENTION = re.compile(r"^(list\s+)?(my\s+)?(agents|agent runs|runs)\s*[.!?]?$", re.IGNORECASE)
@@ -53,9 +54,11 @@ async def open_thread(services: Services, team_id: str, channel: str, thread_ts:
     records = services.store.records
     ttl = services.settings.thread_ttl_s
     fresh = {"run_id": run_id, "open": True, "held": [], "kind": kind, "agent": agent,
-             "environment_id": environment_id, "interaction_id": interaction_id}
+             "environment_id": environment_id, "interaction_id": interaction_id,
+             "opened_at": time.time()}
     if not await records.create(POINTER, str(key), fresh, ttl):
-        await records.update(POINTER, str(key), {"run_id": run_id, "open": True})
+        await records.update(POINTER, str(key), {"run_id": run_id, "open": True,
+                                                 "opened_at": time.time()})
     if await services.store.get_thread(key) is None:
         # Replies without a mention are only taken in threads the bot knows.
         await services.store.save_thread(key, ThreadState(last_activity=time.time()), ttl)
@@ -115,6 +118,9 @@ async def _hold_or_start(services: Services, msg: IncomingMessage, placeholder: 
              "kind": kind}
     for _ in range(50):
         if pointer is not None and pointer.get("open"):
+            if await _settled(services, key, pointer):
+                pointer = await records.get(POINTER, key)
+                continue
             held = list(pointer.get("held") or [])
             if await records.update(POINTER, key, {"held": [*held, entry]},
                                     expect={"open": True, "run_id": pointer["run_id"],
@@ -129,11 +135,13 @@ async def _hold_or_start(services: Services, msg: IncomingMessage, placeholder: 
             if pointer is None:
                 took = await records.create(POINTER, key, {
                     "run_id": run_id, "open": True, "held": [], "kind": run_kind,
-                    "agent": None, "environment_id": None, "interaction_id": None},
+                    "agent": None, "environment_id": None, "interaction_id": None,
+                    "opened_at": time.time()},
                     services.settings.thread_ttl_s)
             else:
                 took = await records.update(POINTER, key, {"run_id": run_id, "open": True,
-                                                           "kind": run_kind},
+                                                           "kind": run_kind,
+                                                           "opened_at": time.time()},
                                             expect={"open": False,
                                                     "run_id": pointer["run_id"]}) is not None
             if took:
@@ -149,6 +157,24 @@ async def _hold_or_start(services: Services, msg: IncomingMessage, placeholder: 
                 return True
         pointer = await records.get(POINTER, key)
     raise RuntimeError("agent thread pointer kept changing")
+
+
+async def _settled(services: Services, key: str, pointer: dict[str, Any]) -> bool:
+    """Repair a pointer whose run is gone or already posted (True: it changed, read again)."""
+    run = await get_run(services, str(pointer.get("run_id")))
+    if run is None:
+        if time.time() - float(pointer.get("opened_at") or 0) < MISSING_RUN_GRACE_S:
+            return False  # being started right now: its record is about to be written
+        # The run's record expired or was never written: stop holding replies for it.
+        log.warning("agent_thread_run_missing", run=pointer.get("run_id"))
+        await services.store.records.update(POINTER, key, {"open": False},
+                                            expect={"run_id": pointer.get("run_id"),
+                                                    "open": True})
+        return True
+    if run.get("phase") == "posted":
+        await after_result(services, run)  # its hand-over did not finish: finish it now
+        return True
+    return False
 
 
 async def after_result(services: Services, record: dict[str, Any]) -> None:
@@ -184,7 +210,7 @@ async def after_result(services: Services, record: dict[str, Any]) -> None:
                 previous_interaction_id=base, environment_id=record.get("environment_id"),
                 agent=record["agent"]), run_id=next_id, claim_thread=False)
         if await records.update(POINTER, key, {**follow, "run_id": next_id, "held": held[1:],
-                                               "open": True},
+                                               "open": True, "opened_at": time.time()},
                                 expect={"run_id": record["run_id"], "held": held}):
             log.info("held_reply_started", run=next_id, after=record["run_id"])
             return
