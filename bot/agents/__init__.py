@@ -19,9 +19,9 @@ def register_jobs(services: Services) -> None:
     """Let this process's job runner run background-run jobs."""
     from bot.agents.poll import run_job
     from bot.agents.record import JOB_KIND
-    from bot.jobs import Job
+    from bot.jobs import Job, Outcome
 
-    async def handle(job: Job):  # type: ignore[no-untyped-def]
+    async def handle(job: Job) -> Outcome:
         return await run_job(services, job)
 
     services.jobs.register(JOB_KIND, handle)
