@@ -152,3 +152,27 @@ async def test_replicas_never_post_a_result_twice(
     posted = [c for c in slack.calls_to("chat.postMessage")
               if c.ok and "gemini_agent_result" in str(c.args.get("metadata"))]
     assert len(posted) == sum(len(_parts_once(slack, c.ts)) for c in cards(slack))
+
+
+async def test_restarted_process_finishes_a_run_the_killed_one_started(
+        slack: FakeSlack, gemini: FakeGemini, redis_flushed: str, tmp_path: Path) -> None:
+    gemini.queue(Reply(text="finished after the restart", background_s=2.0), model=AGENT)
+    only = await _spawn(slack, gemini, redis_flushed, tmp_path)
+    await only.sender.send_command("/gemini", "agent outlive the bot")
+    await wait_until(lambda: cards(slack) and "Running" in cards(slack)[-1].visible,
+                     timeout=15, message="Running")
+    await wait_until(lambda: gemini.polls(next(iter(gemini.interactions))), message="a poll")
+    only.proc.send_signal(signal.SIGKILL)
+    await only.proc.wait()
+    polls_before = len(gemini.polls(next(iter(gemini.interactions))))
+    restarted = await _spawn(slack, gemini, redis_flushed, tmp_path)
+    try:
+        card = cards(slack)[-1]
+        await wait_until(lambda: "Done" in cards(slack)[-1].visible, timeout=30,
+                         message="the restarted process posts the result")
+        [part] = result_parts(slack, card.ts)
+        assert "finished after the restart" in part.visible
+        assert len(gemini.polls(next(iter(gemini.interactions)))) > polls_before
+    finally:
+        restarted.proc.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(restarted.proc.communicate(), timeout=15)
