@@ -68,6 +68,11 @@ async def test_agent_command_posts_card_then_the_result_once(
     assert "from <@U1>" in card.visible and "write fib.py and run it" in card.visible
     await wait_until(lambda: "Running" in cards(slack)[-1].visible, message="Running")
     assert "agent_cancel" in cards(slack)[-1].buttons
+    # Everything needed to finish the run is in Redis by the time the card says Running.
+    record = await bot.services.store.records.get("agent_run", card_run_id(card))
+    assert record is not None and record["interaction_id"] in gemini.interactions
+    assert (record["channel"], record["card_ts"], record["asker"]) == ("C1", card.ts, "U1")
+    assert record["deadline"] > record["created_at"] and record["next_poll_at"]
     await wait_until(lambda: "Done" in cards(slack)[-1].visible, timeout=15, message="Done")
     [body] = agent_creates(gemini)
     assert (body["agent"], body["environment"], body["background"]) == (AGENT, "remote", True)
