@@ -54,7 +54,7 @@ async def _spawn(slack: FakeSlack, gemini: FakeGemini, redis_url: str, cwd: Path
         sys.executable, "-m", "bot", cwd=cwd, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
     async with aiohttp.ClientSession() as http:
-        for _ in range(300):
+        for _ in range(1200):  # importing the SDKs takes a while on a busy machine
             try:
                 async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
                     if resp.status == 200:
