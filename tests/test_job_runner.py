@@ -92,3 +92,19 @@ async def test_a_job_whose_holder_stalls_is_taken_over_and_runs_once_more(
         await r1.stop()
         await first.close()
         await second.close()
+
+
+async def test_cancel_stops_the_runner_even_when_woken_at_the_same_moment() -> None:
+    # asyncio.wait_for on Python 3.11 loses a cancellation that arrives together with the
+    # awaited event; the runner must stop anyway (or SIGTERM and shutdown hang).
+    from storage.jobs import MemoryJobs
+
+    for _ in range(200):
+        runner = JobRunner(MemoryJobs(), "p1", idle_tick_s=5.0)
+        task = asyncio.create_task(runner.run())
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # now waiting for a wake-up
+        runner.wake()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2.0)
+        assert done, "the runner ignored its cancellation"

@@ -94,8 +94,11 @@ class JobRunner:
                     failures += 1
                     delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                     log.warning("job_store_unavailable", retry_in_s=delay, exc_info=True)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
+                # that arrives together with the wake-up, and the runner never stops.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), timeout=delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             await self.stop()
 
