@@ -13,6 +13,8 @@ from slack_bolt.async_app import AsyncApp
 
 from bot.agents import register_jobs
 from bot.config import Settings
+from bot.digests.recording import keep_heartbeat
+from bot.digests.runs import register_jobs as register_digest_jobs
 from bot.logs import get_logger
 from bot.services import Services, build_services
 from bot.threads.recovery import recover_pending_turns
@@ -86,6 +88,7 @@ async def start_services(services: Services) -> None:
     log.info("slack_connected", team=auth.get("team_id"), bot_user=services.bot_user_id,
              store=services.store.name)
     services.spawn(recover_pending_turns(services), name="recover-pending")
+    services.spawn(keep_heartbeat(services), name="digest-heartbeat")
     services.spawn(services.jobs.run(), name="jobs")
     services.ready = True
 
@@ -100,6 +103,7 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
     services = build_services(settings, store)
     services.jobs.lease_s = settings.job_lease_s
     register_jobs(services)
+    register_digest_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)
 

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
     updates_per_minute: int = Field(default=45, ge=1)
     """Workspace budget for chat.update (Slack's Tier 3 is about 50 a minute)."""
 
+    digest_grace_s: float = Field(default=7200.0, ge=0)
+    """A scheduled digest missed while every process was down is made up within this time."""
+    digest_recording: bool = True
+    """Record messages of channels with a digest schedule (digests then need no history reads)."""
+
     @field_validator("slack_bot_token")
     @classmethod
     def _bot_token_shape(cls, v: SecretStr) -> SecretStr:

@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncApp
 
+from bot.digests.recording import record_event
 from bot.logs import get_logger
 from bot.services import Services
 from bot.threads.messages import NotATurn, parse_message_event
@@ -18,6 +19,8 @@ def register(app: AsyncApp, services: Services) -> None:
     """Listen for `app_mention` and `message.*` events."""
 
     async def on_event(event: dict[str, Any], body: dict[str, Any], mentioned: bool) -> None:
+        if not mentioned:  # digests: record scheduled channels (edits and deletes too)
+            await record_event(services, event, str(body.get("team_id", "")))
         try:
             msg = parse_message_event(event, team_id=str(body.get("team_id", "")),
                                       mentioned=mentioned)

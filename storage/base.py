@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from storage.channel_log import ChannelLog
 from storage.jobs import JobStore
 from storage.records import RecordStore
 
@@ -71,6 +72,8 @@ class Store(Protocol):
     """Durable jobs due at a time (background-run polls, scheduled digests)."""
     records: RecordStore
     """Small JSON records and indexes (a background run's record, a digest schedule)."""
+    channel_log: ChannelLog
+    """Recent messages of channels with a digest schedule (storage/channel_log.py)."""
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.channel_log import MemoryChannelLog
 from storage.jobs import MemoryJobs
 from storage.records import MemoryRecords
 
@@ -92,6 +93,7 @@ class MemoryStore:
         self._last_sweep = clock()
         self.jobs = MemoryJobs()
         self.records = MemoryRecords()
+        self.channel_log = MemoryChannelLog()
 
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:

@@ -31,6 +31,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from storage.base import ClaimResult, ThreadKey, ThreadState
+from storage.channel_log import RedisChannelLog
 from storage.jobs import RedisJobs
 from storage.memory import TURN_QUEUE_TTL_S, count_ratings, positive, slack_ts_micros
 from storage.records import RedisRecords
@@ -128,6 +129,7 @@ class RedisStore:
         self._owns_client = owns_client
         self.jobs = RedisJobs(client, prefix)
         self.records = RedisRecords(client, prefix)
+        self.channel_log = RedisChannelLog(client, prefix)
         self._claim_script = client.register_script(_CLAIM_LUA)
         self._renew_script = client.register_script(_RENEW_LUA)
         self._release_script = client.register_script(_RELEASE_LUA)

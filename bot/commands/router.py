@@ -28,10 +28,11 @@ class Subcommand:
 def subcommands() -> dict[str, Subcommand]:
     """Every subcommand by word (each capability's module lists its own)."""
     from bot.commands import agent as agent_commands
+    from bot.commands import ask, catchup, digest, image
     from bot.commands import help as help_command
 
     table: dict[str, Subcommand] = {}
-    for module in (help_command, agent_commands):
+    for module in (ask, image, digest, catchup, agent_commands, help_command):
         for sub in module.SUBCOMMANDS:
             table[sub.word] = sub
     return table
@@ -45,11 +46,12 @@ async def run_command(services: Services, req: CommandRequest) -> None:
     """Run the subcommand the request names; a reply names the problem when it cannot."""
     table = subcommands()
     word = req.word
-    log.info("command_received", command=req.command, subcommand=word or "help",
-             channel=req.channel_id, user=req.user_id)
     sub = table.get(word) if word else table["help"]
     if sub is None:
         sub = table.get(DEFAULT_WORD) or table["help"]
+    # The resolved subcommand, never the first word: for a question that is message text.
+    log.info("command_received", command=req.command, subcommand=sub.word,
+             channel=req.channel_id, user=req.user_id)
     try:
         await sub.run(services, req)
     except Exception:

@@ -96,8 +96,8 @@ class JobRunner:
                     delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                     log.warning("job_store_unavailable", retry_in_s=delay, exc_info=True)
                 _stop_if_cancelled()
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation
-                # that arrives together with the wake-up, and the runner never stops.
+                # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that
+                # lands as the wake-up does (a job finishing during shutdown), and never stops.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fakes.gemini.script import Reply, ScriptError
+from fakes.gemini.structured import json_schema, parse_scripted
 from fakes.gemini.validate import CreateRequest
 
 
@@ -40,6 +41,12 @@ class Plan:
 def build_plan(reply: Reply, req: CreateRequest, new_id: Callable[[str], str]) -> Plan:
     """Build the output steps; raise ScriptError for replies the model could not give."""
     plan = Plan(steps=[])
+    schema = json_schema(req.body)
+    if schema is not None and reply.text is not None and not reply.malformed_json:
+        problems = parse_scripted(reply.text, schema)
+        if problems:
+            raise ScriptError("scripted text is not valid for the request's JSON schema: "
+                              + "; ".join(problems[:3]))
     if reply.thought:
         signature = base64.b64encode(f"sig:{new_id('sig')}".encode()).decode()
         plan.steps.append(PlannedStep({"type": "thought"}, [

@@ -66,6 +66,9 @@ class Reply:
     """When set, a background run finishes this many seconds after it was created (however
     often it is polled) instead of after `background_polls` polls."""
     hang_s: float = 0.0
+    malformed_json: bool = False
+    """With a JSON `response_format`: answer `text` even though it is not valid for the schema
+    (a model that broke the format); otherwise such a script is a ScriptError."""
 
     def text_chunks(self) -> list[str]:
         """Split the answer text into stream chunks."""

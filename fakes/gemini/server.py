@@ -19,6 +19,7 @@ from fakes.gemini.plan import Plan, build_plan, input_text
 from fakes.gemini.records import Record, RecordedRequest
 from fakes.gemini.script import Reply, ScriptError
 from fakes.gemini.stream import replay
+from fakes.gemini.structured import example, json_schema
 from fakes.gemini.validate import CreateRequest
 
 _VER = "{ver:v[0-9]+[a-z0-9]*}"
@@ -221,7 +222,10 @@ class FakeGemini:
             (i for i, (_, model) in enumerate(self._queue) if model in (None, req.target)), None
         )
         if index is None:
-            reply = Reply(text=f"echo: {input_text(req.steps)}")
+            schema = json_schema(req.body)
+            said = input_text(req.steps)
+            reply = Reply(text=f"echo: {said}" if schema is None
+                          else json.dumps(example(schema, said)))
         else:
             reply = self._queue[index][0]
         plan = Plan(steps=[])

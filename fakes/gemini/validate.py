@@ -9,6 +9,7 @@ from typing import Any
 from fakes.gemini.errors import bad_request
 from fakes.gemini.media import CONTENT_TYPES, check_block
 from fakes.gemini.steps import STEP_TYPES, check_step
+from fakes.gemini.structured import check_response_format
 from fakes.gemini.tools import ToolInfo, check_generation_config, check_tools
 
 COMMON_FIELDS = frozenset(
@@ -158,6 +159,7 @@ def _check_misc(body: dict[str, Any]) -> None:
         value = body.get(key)
         if value is not None and not isinstance(value, dict | list):
             raise bad_request(f"Invalid value at '{key}': expected an object")
+    check_response_format(body.get("response_format"))
     env = body.get("environment")
     if env is not None and not isinstance(env, str | dict):
         raise bad_request("environment must be a string or an object")

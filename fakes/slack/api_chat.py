@@ -162,13 +162,19 @@ def post_ephemeral(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_permalink(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    """chat.getPermalink: a link to a message (a reply's link names its thread)."""
-    ch = ws.channel(args.get("channel"), member=False)
+    """chat.getPermalink: a message's URL (replies carry thread_ts and cid, as in Slack)."""
+    ch = ws.channel(required(args, "channel", "channel_not_found"), member=not _public(ws, args))
     msg = ws.message(ch.id, required(args, "message_ts", "message_not_found"))
-    link = f"https://fake-team.slack.com/archives/{ch.id}/p{msg.ts.replace('.', '')}"
-    if msg.is_reply and msg.thread_ts:
+    link = f"https://{ws.team_name}.slack.com/archives/{ch.id}/p{msg.ts.replace('.', '')}"
+    if msg.is_reply:
         link += f"?thread_ts={msg.thread_ts}&cid={ch.id}"
     return {"channel": ch.id, "permalink": link}
+
+
+def _public(ws: Workspace, args: dict[str, Any]) -> bool:
+    """A public channel: its messages have permalinks for the bot even when it is not in it."""
+    ch = ws.channels.get(str(args.get("channel") or ""))
+    return ch is not None and not ch.is_private
 
 
 METHODS = {

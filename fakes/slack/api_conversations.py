@@ -5,8 +5,10 @@ from __future__ import annotations
 import base64
 import re
 import uuid
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .args import as_bool, as_int, required
 from .blocks import MAX_VIEW_BLOCKS, VIEW_BLOCK_TYPES, validate_blocks
@@ -138,9 +140,16 @@ def users_info(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
     return {"user": {
         "id": user.id, "team_id": ws.team_id, "name": user.name, "real_name": user.real_name,
         "deleted": user.deleted, "is_admin": user.is_admin, "is_owner": False,
-        "is_bot": user.is_bot, "is_app_user": False, "tz": user.tz, "tz_offset": -28800,
+        "is_bot": user.is_bot, "is_app_user": False, "tz": user.tz,
+        "tz_offset": _tz_offset(user.tz),
         "profile": profile,
     }}
+
+
+def _tz_offset(zone: str) -> int:
+    """Seconds east of UTC in `zone` right now, as users.info reports it."""
+    offset = datetime.now(ZoneInfo(zone)).utcoffset()
+    return int(offset.total_seconds()) if offset is not None else 0
 
 
 def _reaction_target(ws: Workspace, args: dict[str, Any]) -> tuple[Message, str]:

@@ -214,14 +214,34 @@ class EventSender:
             event.pop("client_msg_id", None)
         return event
 
+    def message_changed(
+        self, channel: str, previous: dict[str, Any], text: str, *,
+        channel_type: str = "channel",
+    ) -> dict[str, Any]:
+        """The hidden `message_changed` event for an edit (`previous`: the old wire message)."""
+        ts = f"{time.time():.6f}"
+        edited = {**previous, "text": text, "edited": {"user": previous.get("user"), "ts": ts}}
+        return {"type": "message", "subtype": "message_changed", "hidden": True,
+                "channel": channel, "channel_type": channel_type, "ts": ts, "event_ts": ts,
+                "message": edited, "previous_message": previous}
+
+    def message_deleted(
+        self, channel: str, previous: dict[str, Any], *, channel_type: str = "channel",
+    ) -> dict[str, Any]:
+        """The hidden `message_deleted` event for a deleted message."""
+        ts = f"{time.time():.6f}"
+        return {"type": "message", "subtype": "message_deleted", "hidden": True,
+                "channel": channel, "channel_type": channel_type, "ts": ts, "event_ts": ts,
+                "deleted_ts": previous.get("ts"), "previous_message": previous}
+
     # commands and interactivity ------------------------------------------------------------
-    async def send_command(
+    def command_payload(
         self, command: str = "/ask", text: str = "", user_id: str = "U1",
         channel_id: str = "C1", response_url: str | None = None, *,
-        trigger_id: str | None = None, url: str | None = None, **extra: str,
-    ) -> Delivery:
-        """Send a signed, form-encoded slash command."""
-        form = {
+        trigger_id: str | None = None, **extra: str,
+    ) -> dict[str, str]:
+        """A slash-command payload (form fields over HTTP, the envelope payload in Socket Mode)."""
+        return {
             "token": "verification-token", "team_id": self.team_id, "team_domain": "fake-team",
             "channel_id": channel_id, "channel_name": channel_id.lower(), "user_id": user_id,
             "user_name": user_id.lower(), "command": command, "text": text,
@@ -229,6 +249,15 @@ class EventSender:
             "response_url": response_url or "", "trigger_id": trigger_id or _trigger_id(),
             **extra,
         }
+
+    async def send_command(
+        self, command: str = "/ask", text: str = "", user_id: str = "U1",
+        channel_id: str = "C1", response_url: str | None = None, *,
+        trigger_id: str | None = None, url: str | None = None, **extra: str,
+    ) -> Delivery:
+        """Send a signed, form-encoded slash command."""
+        form = self.command_payload(command, text, user_id, channel_id, response_url,
+                                    trigger_id=trigger_id, **extra)
         return await self.post(urlencode(form), "application/x-www-form-urlencoded", url=url)
 
     async def send_action(self, payload: dict[str, Any], *, url: str | None = None) -> Delivery:

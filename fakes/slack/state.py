@@ -182,18 +182,39 @@ class Workspace:
     def post_user_message(
         self, channel: str, user: str, text: str, thread_ts: str | None = None,
         files: list[dict[str, Any] | str] | None = None, *, blocks: list[Any] | None = None,
+        ts: str | None = None,
     ) -> str:
-        """Put a human's message into state (no event is sent) and return its ts."""
+        """Put a human's message into state (no event is sent) and return its ts.
+
+        `ts` backdates the message (it must be new in the channel), e.g. to fill a history.
+        """
         if channel not in self.channels:
             raise ValueError(f"unknown channel {channel}")
+        if ts is not None and ts in self.messages[channel]:
+            raise ValueError(f"ts {ts} already used in {channel}")
         if thread_ts is not None:
             self.check_thread(channel, thread_ts)
         file_objs = [self.file_object(f if isinstance(f, str) else f["id"]) for f in files or []]
-        msg = Message(channel=channel, ts=self.next_ts(), user=user, text=text,
+        msg = Message(channel=channel, ts=ts or self.next_ts(), user=user, text=text,
                       thread_ts=thread_ts, blocks=blocks, files=file_objs or None,
                       subtype="file_share" if file_objs else None)
         self.messages[channel][msg.ts] = msg
         return msg.ts
+
+    def edit_user_message(self, channel: str, ts: str, text: str) -> dict[str, Any]:
+        """A person edits their message (no event is sent); returns the previous wire form."""
+        msg = self.message(channel, ts)
+        previous = self.to_json(msg)
+        msg.text = text
+        msg.edited = {"user": str(msg.user), "ts": self.next_ts()}
+        return previous
+
+    def delete_user_message(self, channel: str, ts: str) -> dict[str, Any]:
+        """A person deletes their message (no event is sent); returns its last wire form."""
+        msg = self.message(channel, ts)
+        previous = self.to_json(msg)
+        self.delete_message(msg)
+        return previous
 
     def fail_next(
         self, method: str, times: int = 1, status: int = 429, retry_after: int = 1,
@@ -211,7 +232,8 @@ class Workspace:
         if ch is None:
             raise SlackError("channel_not_found")
         if member and not ch.is_member:
-            raise SlackError("not_in_channel")
+            # Slack hides private conversations from non-members: they do not exist for them.
+            raise SlackError("channel_not_found" if ch.is_private else "not_in_channel")
         return ch
 
     def message(self, channel_id: str, ts: Any) -> Message:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -481,6 +482,59 @@ async def test_agent_background_and_model_only_fields(fake: FakeGemini, client: 
     assert (done.status, done.agent, done.output_text) == ("completed", agent, "report")
     assert fake.requests[-1].query == {"stream": "false"}
     assert fake.requests[-1].headers["ACCEPT"] == "application/json"
+
+
+# structured output -----------------------------------------------------------------------------
+RECIPE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "recipe_name": {"type": "string"},
+        "ingredients": {"type": "array", "items": {"$ref": "#/$defs/Item"}},
+        "prep_time_minutes": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+    },
+    "required": ["recipe_name", "ingredients"],
+    "$defs": {"Item": {"type": "object", "properties": {"name": {"type": "string"}},
+                       "required": ["name"]}},
+}
+JSON_FORMAT = {"type": "text", "mime_type": "application/json", "schema": RECIPE_SCHEMA}
+
+
+async def test_structured_output_answers_json_valid_for_the_schema(
+        fake: FakeGemini, client: Any) -> None:
+    from fakes.gemini.structured import violations
+
+    made = await client.aio.interactions.create(model=MODEL, input="banana bread",
+                                                response_format=JSON_FORMAT)
+    answer = json.loads(made.output_text)
+    assert violations(answer, RECIPE_SCHEMA) == []
+    assert answer["recipe_name"] == "banana bread" and answer["ingredients"][0]["name"]
+    scripted = '{"recipe_name": "Bread", "ingredients": [], "prep_time_minutes": 15}'
+    fake.queue(Reply(text=scripted))
+    made = await client.aio.interactions.create(model=MODEL, input="x",
+                                                response_format=JSON_FORMAT)
+    assert made.output_text == scripted
+
+
+async def test_structured_output_rejects_bad_formats_and_impossible_scripts(
+        fake: FakeGemini, client: Any) -> None:
+    with pytest.raises(gi.BadRequestError):
+        await client.aio.interactions.create(model=MODEL, input="x", response_format={
+            "type": "text", "mime_type": "text/plain", "schema": RECIPE_SCHEMA})
+    with pytest.raises(gi.BadRequestError):
+        await client.aio.interactions.create(model=MODEL, input="x", response_format={
+            "type": "text", "mime_type": "application/json",
+            "schema": {"type": "object", "properties": {"a": {"$ref": "#/$defs/Nope"}}}})
+    fake.queue(Reply(text='{"recipe_name": 3}'))
+    with pytest.raises(gi.InternalServerError):
+        await client.aio.interactions.create(model=MODEL, input="x",
+                                             response_format=JSON_FORMAT)
+    assert "not valid for the request's JSON schema" in fake.script_errors[0]
+    fake.script_errors.clear()
+    fake.reset()
+    fake.queue(Reply(text='{"recipe_name": "cut off', malformed_json=True))
+    made = await client.aio.interactions.create(model=MODEL, input="x",
+                                                response_format=JSON_FORMAT)
+    assert made.output_text == '{"recipe_name": "cut off'
 
 
 async def test_cancel_refuses_foreground_interactions(fake: FakeGemini, client: Any) -> None:

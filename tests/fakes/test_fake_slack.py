@@ -491,13 +491,49 @@ async def test_bolt_app_round_trip(fake: FakeSlack, client: AsyncWebClient) -> N
         await runner.cleanup()
 
 
-async def test_get_permalink_names_the_thread_of_a_reply(fake: FakeSlack,
-                                                         client: AsyncWebClient) -> None:
-    root = await client.chat_postMessage(channel="C1", text="card")
-    reply = await client.chat_postMessage(channel="C1", text="result", thread_ts=root["ts"])
-    link = (await client.chat_getPermalink(channel="C1", message_ts=root["ts"]))["permalink"]
-    assert link.endswith(f"/archives/C1/p{root['ts'].replace('.', '')}")
-    link = (await client.chat_getPermalink(channel="C1", message_ts=reply["ts"]))["permalink"]
-    assert f"?thread_ts={root['ts']}&cid=C1" in link
-    with pytest.raises(SlackApiError, match="message_not_found"):
-        await client.chat_getPermalink(channel="C1", message_ts="1.000001")
+async def test_permalinks_backdated_messages_and_edit_events(
+        fake: FakeSlack, client: AsyncWebClient) -> None:
+    old = fake.post_user_message("C1", user="U1", text="old", ts="1700000000.000100")
+    reply = fake.post_user_message("C1", user="U2", text="re", thread_ts=old)
+    link = (await client.chat_getPermalink(channel="C1", message_ts=old))["permalink"]
+    assert link == "https://fake-team.slack.com/archives/C1/p1700000000000100"
+    link = (await client.chat_getPermalink(channel="C1", message_ts=reply))["permalink"]
+    assert link.endswith(f"?thread_ts={old}&cid=C1")
+    err = await _error(client.chat_getPermalink(channel="C1", message_ts="1.000001"))
+    assert err.response["error"] == "message_not_found"
+    fake.add_channel("G1", name="secret", is_private=True, is_member=False)
+    err = await _error(client.chat_getPermalink(channel="G1", message_ts=old))
+    assert err.response["error"] == "channel_not_found"
+    with pytest.raises(ValueError):
+        fake.post_user_message("C1", user="U1", text="dup", ts=old)
+    sender = EventSender(url="http://unused", signing_secret=SECRET)
+    previous = fake.edit_user_message("C1", old, "new text")
+    changed = sender.message_changed("C1", previous, "new text")
+    assert changed["subtype"] == "message_changed" and changed["message"]["ts"] == old
+    assert changed["message"]["text"] == "new text" and previous["text"] == "old"
+    assert fake.visible_thread("C1", old)[0].text == "new text"
+    gone = sender.message_deleted("C1", fake.delete_user_message("C1", reply))
+    assert gone["deleted_ts"] == reply
+    assert [m.text for m in fake.visible_thread("C1", old)] == ["new text"]
+    payload = sender.command_payload("/gemini", "digest now", response_url="http://r")
+    assert payload["command"] == "/gemini" and payload["response_url"] == "http://r"
+
+
+async def test_private_conversations_do_not_exist_for_non_members(
+        fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_channel("G2", name="hidden", is_private=True, is_member=False, members={"U1"})
+    fake.add_channel("C5", name="open", is_member=False)
+    err = await _error(client.chat_postMessage(channel="G2", text="x"))
+    assert err.response["error"] == "channel_not_found"
+    err = await _error(client.chat_postMessage(channel="C5", text="x"))
+    assert err.response["error"] == "not_in_channel"
+    err = await _error(client.conversations_join(channel="G2"))
+    assert err.response["error"] == "method_not_supported_for_channel_type"
+
+
+async def test_users_info_reports_the_time_zone_and_its_offset(
+        fake: FakeSlack, client: AsyncWebClient) -> None:
+    fake.add_user("U7", name="kenji", tz="Asia/Tokyo")
+    user = (await client.users_info(user="U7"))["user"]
+    assert user["tz"] == "Asia/Tokyo" and user["tz_offset"] == 9 * 3600
+    assert (await client.users_info(user="U1"))["user"]["tz"] == "America/Los_Angeles"

@@ -1,0 +1,1 @@
+"""Channel digests: recording scheduled channels, reading a window, summarising, posting."""
