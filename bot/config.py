@@ -167,6 +167,19 @@ class _ModeProbe(BaseSettings):
 
     slack_signing_secret: str = ""
     slack_app_token: str = ""
+    slack_bot_token: str = ""
+    gemini_api_key: str = ""
+
+
+def slack_configured() -> bool:
+    """Whether any Slack credential is set; without one `python -m bot` opens the playground."""
+    probe = _ModeProbe()
+    return bool(probe.slack_bot_token or probe.slack_signing_secret or probe.slack_app_token)
+
+
+def gemini_key_configured() -> bool:
+    """Whether GEMINI_API_KEY is set (the playground then uses the real Gemini API)."""
+    return bool(_ModeProbe().gemini_api_key)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -48,9 +48,11 @@ def test_socket_mode_needs_no_signing_secret() -> None:
     assert settings.socket_mode
 
 
-def test_running_without_credentials_exits_2_with_a_message(tmp_path: Path) -> None:
+def test_running_with_incomplete_credentials_exits_2_with_a_message(tmp_path: Path) -> None:
+    # With no Slack setting at all `python -m bot` opens the playground (tests/playground).
     proc = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=CLEAN_ENV | {
-        "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=60)
+        "PYTHONPATH": str(ROOT), "SLACK_SIGNING_SECRET": "s"}, capture_output=True, text=True,
+        timeout=60)
     assert proc.returncode == 2
     assert "SLACK_BOT_TOKEN is missing" in proc.stderr
     assert "Traceback" not in proc.stderr

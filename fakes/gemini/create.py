@@ -200,7 +200,7 @@ async def emit_steps(writer: SSEWriter, request: web.Request, rec: Record, plan:
     done: list[dict[str, Any]] = []
     chunks, first = 0, True
     for index, step in enumerate(plan.steps):
-        delay = reply.first_delay_s if first else 0.0
+        delay = reply.first_delay_s if first else reply.step_delay_s
         if (why := await wait(request, rec, delay)) is not None:
             return why
         await writer.send("step.start", index=index, step=step.start)

@@ -47,6 +47,8 @@ class Reply:
     chunk_size: int = 12
     delay_s: float = 0.0
     first_delay_s: float = 0.0
+    step_delay_s: float = 0.0
+    """Pause before each output step after the first (e.g. a search that takes a while)."""
     citations: list[Citation] = field(default_factory=list)
     search: SearchCall | None = None
     function_calls: list[FunctionCall] = field(default_factory=list)

@@ -7,6 +7,7 @@ import itertools
 import json
 import secrets
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -35,11 +36,14 @@ class FakeGemini:
         host: str = "127.0.0.1",
         sniff_media: bool = True,
         known_models: set[str] | None = None,
+        responder: Callable[[CreateRequest], Reply] | None = None,
     ) -> None:
         self.api_key = api_key
         self.host = host
         self.sniff_media = sniff_media
         self.known_models = known_models
+        self.responder = responder
+        """Picks the reply when no scripted one matches (default: echo the input)."""
         self.requests: list[RecordedRequest] = []
         self.disconnects = 0
         self.script_errors: list[str] = []
@@ -221,7 +225,9 @@ class FakeGemini:
         index = next(
             (i for i, (_, model) in enumerate(self._queue) if model in (None, req.target)), None
         )
-        if index is None:
+        if index is None and self.responder is not None:
+            reply = self.responder(req)
+        elif index is None:
             schema = json_schema(req.body)
             said = input_text(req.steps)
             reply = Reply(text=f"echo: {said}" if schema is None

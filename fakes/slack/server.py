@@ -60,10 +60,22 @@ class FakeSlack(Workspace):
         self._echo_task: asyncio.Task[None] | None = None
         self.socket_mode = SocketModeHub()
         self.delays: dict[str, list[float]] = {}
+        self.watchers: list[Callable[[], None]] = []
+        """Called after every served request (a viewer such as the playground redraws)."""
 
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         """Make the next calls of `method` answer only after `seconds` (a slow Slack)."""
         self.delays.setdefault(method, []).extend([seconds] * times)
+
+    def record(self, call: Call) -> None:
+        """Keep one served call and tell the watchers that something may have changed."""
+        self.calls.append(call)
+        self.notify_watchers()
+
+    def notify_watchers(self) -> None:
+        """Tell every watcher that the workspace may have changed."""
+        for watcher in list(self.watchers):
+            watcher()
 
     # lifecycle -----------------------------------------------------------------------------
     @property
@@ -130,8 +142,8 @@ class FakeSlack(Workspace):
             status = 200
         except SlackError as err:
             body, status, headers = err.body(), err.status, dict(err.headers)
-        self.calls.append(Call(method, args, dict(request.headers), self.now(), status,
-                               body.get("ok") is True, body.get("error")))
+        self.record(Call(method, args, dict(request.headers), self.now(), status,
+                         body.get("ok") is True, body.get("error")))
         if status == 0 and request.transport is not None:
             request.transport.close()  # scripted connection reset: no HTTP answer at all
             return web.Response()
@@ -151,9 +163,9 @@ class FakeSlack(Workspace):
         if status == 0 and request.transport is not None:
             request.transport.close()
             return web.Response()
-        self.calls.append(Call("(upload)", {"file_id": file_id, "bytes": len(data)},
-                               dict(request.headers), self.now(), status, status == 200,
-                               None if status == 200 else text))
+        self.record(Call("(upload)", {"file_id": file_id, "bytes": len(data)},
+                         dict(request.headers), self.now(), status, status == 200,
+                         None if status == 200 else text))
         return web.Response(status=status, text=text, content_type="text/plain")
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
@@ -164,8 +176,8 @@ class FakeSlack(Workspace):
         found = file_id in self.file_content
         status = 200 if authed and found else (404 if authed else 200)
         error = None if authed and found else ("file_not_found" if authed else "login_page")
-        self.calls.append(Call("(download)", {"file_id": file_id}, dict(request.headers),
-                               self.now(), status, error is None, error))
+        self.record(Call("(download)", {"file_id": file_id}, dict(request.headers),
+                         self.now(), status, error is None, error))
         if not authed:
             return login_page()
         if not found:
@@ -201,6 +213,7 @@ class FakeSlack(Workspace):
             status, answer = apply_response(self, slot, body)
         self.responses.append(ResponseRecord(str(request.url), body if isinstance(body, dict)
                                              else {"raw": raw}, self.now(), status))
+        self.notify_watchers()
         return web.json_response(answer, status=status)
 
     # event echo ----------------------------------------------------------------------------
