@@ -80,8 +80,8 @@ async def test_mention_forms_start_a_run_and_list_my_runs(
     await wait_until(lambda: result_parts(slack, ts), timeout=15, message="result in thread")
     assert "release notes drafted" in texts(slack, ts)[0]
     assert input_text(agent_creates(gemini)[0]) == "draft the release notes"
-    card = thread_replies(slack, ts)[0]
-    assert "draft the release notes" in card.visible and "Done" in card.visible
+    await wait_until(lambda: "Done" in thread_replies(slack, ts)[0].visible, message="card Done")
+    assert "draft the release notes" in thread_replies(slack, ts)[0].visible
     listing_ts = await mention(slack, bot, "list my agents")
     await wait_until(lambda: any("Your agent runs" in m.visible
                                  for m in thread_replies(slack, listing_ts)), message="listing")
@@ -118,8 +118,8 @@ async def test_model_hands_work_to_an_agent_with_run_agent(
     gemini.queue(Reply(text="logs crunched: 3 errors", background_polls=1), model=AGENT)
     ts = await mention(slack, bot, "go through yesterday's logs, take your time")
     await wait_until(lambda: result_parts(slack, ts), timeout=15, message="agent result")
-    shown = [m.visible for m in thread_replies(slack, ts)]
-    assert any("its result will appear in this thread" in text for text in shown)
+    await wait_until(lambda: any("its result will appear in this thread" in m.visible
+                                 for m in thread_replies(slack, ts)), message="model's answer")
     assert "logs crunched: 3 errors" in texts(slack, ts)[0]
     assert texts(slack, ts)[0].startswith("<@U1>")
     tools = gemini.creates[0]["tools"]
