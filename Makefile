@@ -25,6 +25,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.digest
+	$(BIN)/python -m bench.agents
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -14,6 +14,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 
+from bot.agents import register_jobs
 from bot.config import Settings
 from bot.digests.recording import keep_heartbeat
 from bot.digests.runs import register_jobs as register_digest_jobs
@@ -162,6 +163,8 @@ async def build(settings: Settings, store: Store | None = None) -> tuple[Service
         log.warning("in_process_store", note="REDIS_URL is not set: conversation state lives in "
                     "this process only; run a single process and expect it to be lost on restart")
     services = build_services(settings, store)
+    services.jobs.lease_s = settings.job_lease_s
+    register_jobs(services)
     register_digest_jobs(services)
     bolt = create_bolt_app(services)
     return services, create_web_app(services, bolt)

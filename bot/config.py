@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SYSTEM_INSTRUCTION = (
@@ -59,6 +66,22 @@ class Settings(BaseSettings):
     """Files of one message the model gets."""
     file_download_timeout_s: float = Field(default=30.0, gt=0)
     """Time limit for downloading one attached file from Slack."""
+
+    agents_enabled: bool = True
+    """Managed agents and background runs (`/gemini agent`, `research`, the run_agent tool)."""
+    gemini_agent: str = "antigravity-preview-05-2026"
+    """Agent behind `/gemini agent` (runs in a remote sandbox)."""
+    gemini_research_agent: str = "deep-research-preview-04-2026"
+    """Agent behind `/gemini research`."""
+    agent_poll_min_s: float = Field(default=2.0, gt=0)
+    """First gap between two status checks of a background run; it grows to the maximum."""
+    agent_poll_max_s: float = Field(default=30.0, gt=0)
+    """Longest gap between two status checks of a background run."""
+    agent_max_runtime_s: float = Field(default=3600.0, gt=0)
+    """A run still going after this long is cancelled with a message."""
+    job_lease_s: float = Field(default=30.0, ge=1.0)
+    """How long a process's claim on a job (a run's poll) lasts unless renewed: after a crash,
+    another process takes the run over within this time."""
 
     redis_url: str | None = None
     spool_dir: str = ".spool"
@@ -115,6 +138,14 @@ class Settings(BaseSettings):
             return None
         if not v.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
+        return v
+
+    @field_validator("agent_poll_max_s")
+    @classmethod
+    def _poll_range(cls, v: float, info: ValidationInfo) -> float:
+        low = info.data.get("agent_poll_min_s")
+        if low is not None and v < low:
+            raise ValueError("must not be below AGENT_POLL_MIN_S")
         return v
 
     @model_validator(mode="after")

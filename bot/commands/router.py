@@ -27,11 +27,12 @@ class Subcommand:
 
 def subcommands() -> dict[str, Subcommand]:
     """Every subcommand by word (each capability's module lists its own)."""
+    from bot.commands import agent as agent_commands
     from bot.commands import ask, catchup, digest, image
     from bot.commands import help as help_command
 
     table: dict[str, Subcommand] = {}
-    for module in (ask, image, digest, catchup, help_command):
+    for module in (ask, image, digest, catchup, agent_commands, help_command):
         for sub in module.SUBCOMMANDS:
             table[sub.word] = sub
     return table

@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from bot.agents.threads import route_turn
 from bot.controls.buttons import answer_blocks
 from bot.controls.stopping import Stopped, finish_stopped, run_stoppable
 from bot.delivery.answer_writer import finish_answer
@@ -30,6 +31,8 @@ UNEXPECTED = "Something went wrong on my side while answering. Please try again.
 
 async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
     """Answer one queued turn in its thread and move the thread's chain forward."""
+    if await route_turn(services, payload):
+        return  # an agent's turn: started, held for a running agent, or a listing
     msg = IncomingMessage.from_payload(payload["message"])
     settings = services.settings
     store = services.store
@@ -48,7 +51,7 @@ async def answer_turn(services: Services, payload: dict[str, Any]) -> None:
         seed = await thread_context(services, msg) if run.seed else None
         files = await read_files(services, msg)  # this message's files only: sent once
         tools = ToolContext(services, msg.channel_id, msg.reply_thread_ts, state=state.extra,
-                            notes=files.notes)
+                            notes=files.notes, user_id=msg.user_id, team_id=msg.team_id)
         remember_shared_image(tools, files)
         user_input = turn_input(services, msg, seed, files)
         fallback = turn_input(services, msg, seed, files.rejected()) if files.read else None

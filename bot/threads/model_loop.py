@@ -22,6 +22,7 @@ from bot.gemini import (
 )
 from bot.logs import get_logger
 from bot.services import Services
+from bot.tools.agents import agent_tool
 from bot.tools.images import image_tool
 from bot.tools.registry import Registry, ToolContext, function_result
 
@@ -218,8 +219,8 @@ def _checked(result: TurnResult) -> TurnResult:
 
 def turn_registry(services: Services) -> Registry:
     """The bot's own functions offered on a turn."""
-    tool = image_tool(services.settings)
-    return Registry([tool] if tool is not None else [])
+    tools = [image_tool(services.settings), agent_tool(services.settings)]
+    return Registry([tool for tool in tools if tool is not None])
 
 
 def turn_tools(services: Services, registry: Registry | None = None) -> list[dict[str, Any]]:

@@ -35,6 +35,9 @@ class ToolContext:
     """Keys to merge into `ThreadState.extra` when the turn completes."""
     notes: list[str] = field(default_factory=list)
     """Short notices appended to the answer (skipped files, failed tools)."""
+    user_id: str = ""
+    """Who wrote the message being answered (e.g. the asker of a run the model starts)."""
+    team_id: str = ""
 
     def recall(self, key: str) -> Any:
         """The latest value of a thread-state key, including this turn's updates."""

@@ -43,6 +43,7 @@ async def handle_create(fake: FakeGemini, request: web.Request) -> web.StreamRes
         raise bad_request(f"Invalid continuation_token {token!r}")
     pending = prev is not None and prev.status == "requires_action"
     match_function_results(req.steps, prev.function_calls if prev else {}, pending)
+    environment_id = resolve_environment(fake, req.body.get("environment")) if req.agent else None
     reply, plan = fake.next_reply(req)
     if reply.http_status is not None or reply.http_error is not None:
         if reply.hang_s:
@@ -54,7 +55,7 @@ async def handle_create(fake: FakeGemini, request: web.Request) -> web.StreamRes
         previous_interaction_id=req.previous_interaction_id, input_steps=req.steps,
         raw_input=req.body.get("input"), echo=echo, store=req.store,
         background=req.background, context_before=prev.context_words if prev else 0,
-        reply=reply, final_status=reply.final_status(),
+        reply=reply, final_status=reply.final_status(), environment_id=environment_id,
     )
     if plan.skipped_search:
         fake.skipped_searches.append(rec.id)
@@ -72,6 +73,21 @@ async def handle_create(fake: FakeGemini, request: web.Request) -> web.StreamRes
         return unary(fake, request, rec, plan)
     finally:
         fake.unregister(rec)
+
+
+def resolve_environment(fake: FakeGemini, env: Any) -> str | None:
+    """The sandbox an agent request runs in: a new one for "remote", else a known id (404)."""
+    if env is None:
+        return None
+    if isinstance(env, dict):
+        if env.get("type") != "remote":
+            raise bad_request("environment.type must be 'remote'")
+        env = env.get("environment_id") or "remote"
+    if env == "remote":
+        return fake.new_environment()
+    if env not in fake.environments:
+        raise not_found(f"Environment {env!r} was not found")
+    return str(env)
 
 
 def unary(fake: FakeGemini, request: web.Request, rec: Record, plan: Plan) -> web.StreamResponse:

@@ -70,6 +70,9 @@ class Record:
     event_times: list[float] = field(default_factory=list)
     """time.monotonic() at which each streamed event was written (for benchmarks)."""
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    environment_id: str | None = None
+    """The remote sandbox an agent run works in (returned, reusable by later runs)."""
+    started: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         """Start with updated == created."""
@@ -132,6 +135,8 @@ class Record:
         if self.continuation_token and self.status == "requires_continuation":
             out["continuation_token"] = self.continuation_token
         out.update(copy.deepcopy(self.echo))
+        if self.environment_id is not None:
+            out["environment_id"] = self.environment_id
         if include_input:
             out["input"] = copy.deepcopy(self.raw_input)
         return out

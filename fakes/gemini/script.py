@@ -64,6 +64,9 @@ class Reply:
     http_error: dict[str, Any] | None = None
     retry_after: float | None = None
     background_polls: int = 1
+    background_s: float | None = None
+    """When set, a background run finishes this many seconds after it was created (however
+    often it is polled) instead of after `background_polls` polls."""
     hang_s: float = 0.0
     malformed_json: bool = False
     """With a JSON `response_format`: answer `text` even though it is not valid for the schema

@@ -49,6 +49,9 @@ class FakeGemini:
         self.script_errors: list[str] = []
         self.skipped_searches: list[str] = []
         self.failures: list[ApiError] = []
+        self.get_failures: list[ApiError] = []
+        self.get_delays: list[float] = []
+        self.environments: set[str] = set()
         self.tokens: dict[str, str] = {}
         self._queue: list[tuple[Reply, str | None]] = []
         self._records: dict[str, Record] = {}
@@ -134,6 +137,31 @@ class FakeGemini:
         """Fail the next `times` creates with an HTTP error (before validation)."""
         text = message or f"Scripted failure with HTTP {status} (fake)."
         self.failures.extend(ApiError(status, text, code, retry_after) for _ in range(times))
+
+    def fail_next_gets(self, times: int = 1, status: int = 503,
+                       retry_after: float | None = None) -> None:
+        """Fail the next `times` GET /interactions/{id} with an HTTP error."""
+        text = f"Scripted failure with HTTP {status} (fake)."
+        self.get_failures.extend(ApiError(status, text, None, retry_after) for _ in range(times))
+
+    def delay_next_gets(self, seconds: float, times: int = 1) -> None:
+        """Answer the next `times` GET /interactions/{id} only after `seconds` (a slow API)."""
+        self.get_delays.extend([seconds] * times)
+
+    def polls(self, interaction_id: str) -> list[RecordedRequest]:
+        """Every GET of one interaction (each is a poll of a background run)."""
+        return [r for r in self.requests
+                if r.method == "GET" and r.path.endswith(f"/interactions/{interaction_id}")]
+
+    def forget(self, interaction_id: str) -> None:
+        """Drop a stored interaction (as if it expired): from now on it answers 404."""
+        self._records.pop(interaction_id)
+
+    def new_environment(self) -> str:
+        """A fresh remote sandbox id."""
+        env = f"env_{next(self._ids)}"
+        self.environments.add(env)
+        return env
 
     # -- inspection ----------------------------------------------------------------
 
@@ -278,12 +306,20 @@ class FakeGemini:
 
     async def _get(self, request: web.Request) -> web.StreamResponse:
         """GET /{ver}/interactions/{id}; each GET of a background run counts as a poll."""
+        if self.get_delays:
+            await asyncio.sleep(self.get_delays.pop(0))
+        if self.get_failures:
+            raise self.get_failures.pop(0)
         rec = self._records.get(request.match_info["id"])
         if rec is None:
             raise not_found(f"Interaction {request.match_info['id']!r} was not found")
         stream = request.query.get("stream", "false").lower() == "true"
         if rec.plan is not None and rec.running:
-            if rec.polls_left > 0 and not stream:
+            timed = rec.reply.background_s if rec.reply is not None else None
+            if timed is not None:
+                if time.monotonic() - rec.started >= timed:
+                    finish_background(self, rec)
+            elif rec.polls_left > 0 and not stream:
                 rec.polls_left -= 1
             else:
                 finish_background(self, rec)
@@ -293,11 +329,14 @@ class FakeGemini:
         return json_response(rec.to_json(include_input=include))
 
     async def _cancel(self, request: web.Request) -> web.StreamResponse:
-        """POST /{ver}/interactions/{id}/cancel: only running interactions."""
+        """POST /{ver}/interactions/{id}/cancel: only running background interactions."""
         rid = request.match_info["id"]
         rec = self._live.get(rid) or self._records.get(rid)
         if rec is None:
             raise not_found(f"Interaction {rid!r} was not found")
+        if not rec.background:
+            raise precondition(f"Interaction {rid!r} is not a background interaction; only "
+                               "background interactions can be cancelled")
         if not rec.running:
             raise precondition(f"Interaction {rid!r} is not running (status {rec.status})")
         rec.finish("cancelled")

@@ -340,10 +340,10 @@ async def test_background_polling_and_cancel(fake: FakeGemini, client: Any) -> N
     assert (await api.get(other.id)).status == "cancelled"
 
 
-async def test_cancel_in_flight_stream(fake: FakeGemini, client: Any) -> None:
+async def test_cancel_in_flight_background_stream(fake: FakeGemini, client: Any) -> None:
     api = client.aio.interactions
     fake.queue(Reply(text="x" * 40, chunk_size=1, delay_s=0.02))
-    stream = await api.create(model=MODEL, input="long", stream=True)
+    stream = await api.create(model=MODEL, input="long", stream=True, background=True)
     events: list[Any] = []
     async for event in stream:
         events.append(event)
@@ -535,3 +535,104 @@ async def test_structured_output_rejects_bad_formats_and_impossible_scripts(
     made = await client.aio.interactions.create(model=MODEL, input="x",
                                                 response_format=JSON_FORMAT)
     assert made.output_text == '{"recipe_name": "cut off'
+
+
+async def test_cancel_refuses_foreground_interactions(fake: FakeGemini, client: Any) -> None:
+    api = client.aio.interactions
+    fake.queue(Reply(text="x" * 40, chunk_size=1, delay_s=0.05))
+    stream = await api.create(model=MODEL, input="long", stream=True)
+    first = None
+    async for event in stream:
+        first = event
+        break
+    assert first is not None
+    with pytest.raises(gi.BadRequestError, match="only background interactions"):
+        await api.cancel(first.interaction.id)
+    await stream.close()
+
+
+AGENT = "antigravity-preview-05-2026"
+
+
+async def test_agent_run_finishes_after_scripted_time_with_environment(
+        fake: FakeGemini, client: Any) -> None:
+    api = client.aio.interactions
+    fake.queue(Reply(text="fib done", background_s=0.3), model=AGENT)
+    started = await api.create(agent=AGENT, input="write fib.py", environment="remote",
+                               background=True)
+    assert started.status == "in_progress" and not started.steps
+    env = started.environment_id
+    assert env and env in fake.environments
+    polled = await api.get(started.id)
+    assert polled.status == "in_progress" and not polled.steps  # early polls: no steps
+    await asyncio.sleep(0.35)
+    done = await api.get(started.id)
+    assert (done.status, done.output_text, done.environment_id) == ("completed", "fib done", env)
+    assert [s.type for s in done.steps] == ["user_input", "model_output"]
+    assert len(fake.polls(started.id)) == 2
+    # The next run in the same sandbox, chained to the first.
+    fake.queue(Reply(text="file still there", background_polls=0), model=AGENT)
+    again = await api.create(agent=AGENT, input="cat fib.txt", environment=env,
+                             background=True, previous_interaction_id=started.id)
+    assert again.environment_id == env
+    assert (await api.get(again.id)).output_text == "file still there"
+
+
+async def test_agent_requests_the_api_would_refuse(fake: FakeGemini, client: Any,
+                                                   raw: httpx2.AsyncClient) -> None:
+    api = client.aio.interactions
+    with pytest.raises(gi.NotFoundError, match="env_nope"):
+        await api.create(agent=AGENT, input="x", environment="env_nope", background=True)
+    resp = await raw.post("/v1beta/interactions", json={
+        "agent": AGENT, "input": "x", "environment": {"type": "local"}, "background": True})
+    assert resp.status_code == 400 and "environment.type" in resp.json()["error"]["message"]
+    with pytest.raises(gi.BadRequestError, match="generation_config"):
+        await api.create(agent=AGENT, input="x", background=True,
+                         extra_body={"generation_config": {"temperature": 0.1}})
+    with pytest.raises(gi.BadRequestError, match="Exactly one"):
+        await api.create(agent=AGENT, input="x", extra_body={"model": MODEL})
+    with pytest.raises(gi.NotFoundError):
+        await api.get("v1_unknown")
+    assert not fake.interactions
+
+
+async def test_background_run_fails_or_is_cancelled_with_reason(fake: FakeGemini,
+                                                                client: Any) -> None:
+    api = client.aio.interactions
+    fake.queue(Reply(error_event={"code": "internal", "message": "sandbox crashed"},
+                     background_s=0.0), model=AGENT)
+    failed = await api.create(agent=AGENT, input="x", environment="remote", background=True)
+    got = await api.get(failed.id)
+    assert got.status == "failed" and got.errors[0].message == "sandbox crashed"
+    fake.queue(Reply(text="never", background_s=60), model=AGENT)
+    running = await api.create(agent=AGENT, input="y", environment="remote", background=True)
+    assert (await api.cancel(running.id)).status == "cancelled"
+    assert (await api.get(running.id)).status == "cancelled"
+    with pytest.raises(gi.BadRequestError, match="not running"):
+        await api.cancel(running.id)
+
+
+async def test_polls_can_fail_with_scripted_errors(fake: FakeGemini, client: Any) -> None:
+    api = client.aio.interactions
+    fake.queue(Reply(text="ok", background_polls=0), model=AGENT)
+    run = await api.create(agent=AGENT, input="x", background=True)
+    fake.fail_next_gets(1, status=429)
+    with pytest.raises(gi.RateLimitError):
+        await api.get(run.id)
+    fake.fail_next_gets(1, status=503)
+    with pytest.raises(gi.InternalServerError):
+        await api.get(run.id)
+    assert (await api.get(run.id)).output_text == "ok"
+
+
+async def test_slow_polls_time_out_in_the_client(fake: FakeGemini) -> None:
+    slow = make_client(fake, timeout_ms=200)
+    try:
+        fake.queue(Reply(text="ok", background_polls=0), model=AGENT)
+        run = await slow.aio.interactions.create(agent=AGENT, input="x", background=True)
+        fake.delay_next_gets(0.5)
+        with pytest.raises(gi.APITimeoutError):
+            await slow.aio.interactions.get(run.id)
+        assert (await slow.aio.interactions.get(run.id)).output_text == "ok"
+    finally:
+        await slow.aio.aclose()
