@@ -96,7 +96,7 @@ async def show_card(services: Services, record: dict[str, Any], *,
     text, blocks = card_message(record, result_link=result_link)
     client = services.slack_interim if interim else services.slack
     if interim:
-        if not services.budget.try_take():
+        if not await services.budget.try_take():
             return False
     else:
         await services.budget.take()
