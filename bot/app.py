@@ -80,6 +80,10 @@ def create_web_app(services: Services, bolt: AsyncApp) -> web.Application:
         return await to_aiohttp_response(bolt_resp)
 
     async def metrics_page(_: web.Request) -> web.Response:
+        try:
+            metrics.pending_jobs.set(await services.store.jobs.count())
+        except Exception:
+            log.warning("pending_jobs_unknown", exc_info=True)  # the store is down: keep the last
         body, content_type = metrics.exposition()
         return web.Response(body=body, headers={"Content-Type": content_type})
 

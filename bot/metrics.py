@@ -62,6 +62,9 @@ class Metrics:
         self.spooled = Gauge(f"{PREFIX}_spooled_messages", "Messages waiting in the local spool "
                              "for the store to come back", registry=r)
         self.store_up = Gauge(f"{PREFIX}_store_up", "1 while the store answers", registry=r)
+        self.pending_jobs = Gauge(f"{PREFIX}_pending_jobs", "Jobs waiting in the store: running "
+                                  "background agent runs and digest schedules (read per scrape)",
+                                  registry=r)
 
     def watch(self, *, in_flight: Callable[[], float], spooled: Callable[[], float],
               store_up: Callable[[], float]) -> None:

@@ -50,6 +50,15 @@ async def test_metrics_count_deliveries_duplicates_turns_and_errors(
     assert m[("gemini_slack_turn_duration_seconds_count", ())] == 1
     assert m[("gemini_slack_store_up", ())] == 1
     assert m[("gemini_slack_spooled_messages", ())] == 0
+    assert m[("gemini_slack_pending_jobs", ())] == 0
+
+
+async def test_metrics_show_pending_background_jobs(bot: RunningBot) -> None:
+    jobs = bot.services.store.jobs
+    for n in range(3):
+        await jobs.schedule(f"test:{n}", "unregistered-kind", 4_000_000_000.0, {})
+    m = await scrape(bot)
+    assert m[("gemini_slack_pending_jobs", ())] == 3
 
 
 async def test_metrics_count_slack_errors_and_429s(
