@@ -116,7 +116,7 @@ def make_client(settings: Settings) -> genai.Client:
     return genai.Client(api_key=settings.gemini_api_key.get_secret_value(), http_options=http)
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
+def field_of(obj: Any, name: str, default: Any = None) -> Any:
     """Read a field from an SDK model or a plain dict (unknown events come back as dicts)."""
     if obj is None:
         return default
@@ -212,22 +212,22 @@ class _Accumulator:
 
     def feed(self, ev: Any) -> list[StreamEvent]:
         """Absorb one SSE event; return what the caller should see from it."""
-        kind = _get(ev, "event_type")
+        kind = field_of(ev, "event_type")
         if kind == "interaction.created":
-            self.interaction_id = str(_get(_get(ev, "interaction"), "id", ""))
+            self.interaction_id = str(field_of(field_of(ev, "interaction"), "id", ""))
             return [Started(self.interaction_id)]
         if kind == "interaction.status_update":
-            self.status = str(_get(ev, "status") or self.status)
+            self.status = str(field_of(ev, "status") or self.status)
             return []
         if kind == "step.start":
-            return self._step_start(int(_get(ev, "index", 0) or 0), _get(ev, "step"))
+            return self._step_start(int(field_of(ev, "index", 0) or 0), field_of(ev, "step"))
         if kind == "step.delta":
-            return self._delta(int(_get(ev, "index", 0) or 0), _get(ev, "delta"))
+            return self._delta(int(field_of(ev, "index", 0) or 0), field_of(ev, "delta"))
         if kind == "interaction.completed":
-            inter = _get(ev, "interaction")
-            self.interaction_id = str(_get(inter, "id") or self.interaction_id)
-            self.status = str(_get(inter, "status") or "completed")
-            usage = _get(inter, "usage")
+            inter = field_of(ev, "interaction")
+            self.interaction_id = str(field_of(inter, "id") or self.interaction_id)
+            self.status = str(field_of(inter, "status") or "completed")
+            usage = field_of(inter, "usage")
             if usage is not None:
                 dump = getattr(usage, "model_dump", None)
                 self.usage = dump(exclude_none=True) if dump else dict(usage)
@@ -235,8 +235,8 @@ class _Accumulator:
             self.finished = self.status != "requires_continuation"
             return []
         if kind == "error":
-            err = _get(ev, "error")
-            code = str(_get(err, "code", "") or "")
+            err = field_of(ev, "error")
+            code = str(field_of(err, "code", "") or "")
             log.warning("gemini_stream_error", code=code)
             retryable = code in _RETRYABLE_CODES
             raise GeminiError("Gemini stopped with an error while answering. Please try again.",
@@ -244,47 +244,48 @@ class _Accumulator:
         return []
 
     def _step_start(self, index: int, step: Any) -> list[StreamEvent]:
-        stype = _get(step, "type")
+        stype = field_of(step, "type")
         if stype == "function_call":
-            args = _get(step, "arguments") or {}
+            args = field_of(step, "arguments") or {}
             self.calls[index] = FunctionCall(
-                id=str(_get(step, "id", "")), name=str(_get(step, "name", "")),
+                id=str(field_of(step, "id", "")), name=str(field_of(step, "name", "")),
                 arguments=dict(args) if isinstance(args, dict) else {},
             )
             return []
         if stype == "google_search_call":
-            return _search_activity(_get(step, "arguments"))
+            return _search_activity(field_of(step, "arguments"))
         if stype == "url_context_call":
-            urls = _get(_get(step, "arguments"), "urls") or []
+            urls = field_of(field_of(step, "arguments"), "urls") or []
             return [Activity("url_context", ", ".join(map(str, urls)))] if urls else []
         return []
 
     def _delta(self, index: int, delta: Any) -> list[StreamEvent]:
-        dtype = _get(delta, "type")
+        dtype = field_of(delta, "type")
         if dtype == "text":
-            text = str(_get(delta, "text", "") or "")
+            text = str(field_of(delta, "text", "") or "")
             if text:
                 self.text.append(text)
                 return [TextDelta(text)]
             return []
         if dtype == "text_annotation_delta":
-            for ann in _get(delta, "annotations") or []:
-                if _get(ann, "type") in (None, "url_citation") and _get(ann, "url"):
+            for ann in field_of(delta, "annotations") or []:
+                if field_of(ann, "type") in (None, "url_citation") and field_of(ann, "url"):
                     self.citations.append(Citation(
-                        url=str(_get(ann, "url")), title=_get(ann, "title"),
-                        start_index=_get(ann, "start_index"), end_index=_get(ann, "end_index"),
+                        url=str(field_of(ann, "url")), title=field_of(ann, "title"),
+                        start_index=field_of(ann, "start_index"),
+                        end_index=field_of(ann, "end_index"),
                     ))
             return []
         if dtype == "arguments_delta":
             self.call_args[index] = self.call_args.get(index, "") + str(
-                _get(delta, "arguments", "") or "")
+                field_of(delta, "arguments", "") or "")
             return []
         if dtype == "google_search_call":
-            return _search_activity(_get(delta, "arguments"))
+            return _search_activity(field_of(delta, "arguments"))
         if dtype == "image":
-            data = _get(delta, "data")
+            data = field_of(delta, "data")
             if data:
-                self.images.append((str(data), str(_get(delta, "mime_type") or "image/png")))
+                self.images.append((str(data), str(field_of(delta, "mime_type") or "image/png")))
             return []
         return []
 
@@ -307,7 +308,7 @@ class _Accumulator:
 
 
 def _search_activity(arguments: Any) -> list[StreamEvent]:
-    queries = _get(arguments, "queries") or []
+    queries = field_of(arguments, "queries") or []
     if not queries:
         return []
     return [Activity("search", "; ".join(str(q) for q in queries))]

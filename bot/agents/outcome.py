@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.agents.record import format_duration, label
 from bot.delivery.answer_writer import cited_answer
-from bot.gemini import Citation, TurnResult
+from bot.gemini import Citation, TurnResult, field_of
 
 
 @dataclass(slots=True)
@@ -24,52 +24,44 @@ class RunOutput:
     environment_id: str | None = None
 
 
-def _get(obj: Any, name: str, default: Any = None) -> Any:
-    if obj is None:
-        return default
-    if isinstance(obj, dict):
-        return obj.get(name, default)
-    return getattr(obj, name, default)
-
-
 def read_output(interaction: Any) -> RunOutput:
     """All `model_output` text after the last `user_input` (with citations), images, errors."""
-    steps = list(_get(interaction, "steps") or [])
-    last_input = max((i for i, s in enumerate(steps) if _get(s, "type") == "user_input"),
+    steps = list(field_of(interaction, "steps") or [])
+    last_input = max((i for i, s in enumerate(steps) if field_of(s, "type") == "user_input"),
                      default=-1)
     texts: list[str] = []
     citations: list[Citation] = []
     images: list[tuple[bytes, str]] = []
     offset = 0
     for step in steps[last_input + 1:]:
-        if _get(step, "type") != "model_output":
+        if field_of(step, "type") != "model_output":
             continue
-        for block in _get(step, "content") or []:
-            kind = _get(block, "type")
-            if kind == "text" and _get(block, "text"):
+        for block in field_of(step, "content") or []:
+            kind = field_of(block, "type")
+            if kind == "text" and field_of(block, "text"):
                 if texts:
                     offset += 2  # the "\n\n" joining blocks
-                text = str(_get(block, "text"))
-                for ann in _get(block, "annotations") or []:
-                    if _get(ann, "type") in (None, "url_citation") and _get(ann, "url"):
-                        start, end = _get(ann, "start_index"), _get(ann, "end_index")
+                text = str(field_of(block, "text"))
+                for ann in field_of(block, "annotations") or []:
+                    if field_of(ann, "type") in (None, "url_citation") and field_of(ann, "url"):
+                        start, end = field_of(ann, "start_index"), field_of(ann, "end_index")
                         citations.append(Citation(
-                            url=str(_get(ann, "url")), title=_get(ann, "title"),
+                            url=str(field_of(ann, "url")), title=field_of(ann, "title"),
                             start_index=None if start is None else int(start) + offset,
                             end_index=None if end is None else int(end) + offset))
                 texts.append(text)
                 offset += len(text)
-            elif kind == "image" and _get(block, "data"):
+            elif kind == "image" and field_of(block, "data"):
                 try:
-                    data = base64.b64decode(str(_get(block, "data")), validate=True)
+                    data = base64.b64decode(str(field_of(block, "data")), validate=True)
                 except (binascii.Error, ValueError):
                     continue
-                images.append((data, str(_get(block, "mime_type") or "image/png")))
-    errors = _get(interaction, "errors") or []
-    reason = next((str(_get(e, "message")) for e in errors if _get(e, "message")), None)
-    return RunOutput(status=str(_get(interaction, "status") or ""), text="\n\n".join(texts),
+                images.append((data, str(field_of(block, "mime_type") or "image/png")))
+    errors = field_of(interaction, "errors") or []
+    reason = next((str(field_of(e, "message")) for e in errors if field_of(e, "message")), None)
+    return RunOutput(status=str(field_of(interaction, "status") or ""), text="\n\n".join(texts),
                      citations=citations, images=images, error=reason,
-                     environment_id=_get(interaction, "environment_id"))
+                     environment_id=field_of(interaction, "environment_id"))
 
 
 def result_markdown(record: dict[str, Any], output: RunOutput | None) -> str:
