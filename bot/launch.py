@@ -1,6 +1,7 @@
 """`make run`: one command for everything: a web process plus WORKERS worker processes.
 
-Without REDIS_URL (or with ROLE set) it is just `python -m bot`: one process does it all.
+Without REDIS_URL (or with ROLE set) it is just `python -m bot`: one process does it all; so is
+it without Slack settings (`python -m bot` then opens the playground or names what is missing).
 SIGINT/SIGTERM are passed on to every child; when one child exits, the others are stopped.
 """
 
@@ -17,12 +18,13 @@ from bot.config import ConfigError, load_settings
 
 def main() -> int:
     """Start the processes and wait for them; the exit code of the first one to stop."""
+    command = [sys.executable, "-m", "bot"]
     try:
         settings = load_settings()
-    except ConfigError as err:
-        print(err, file=sys.stderr)
-        return 2
-    command = [sys.executable, "-m", "bot"]
+    except ConfigError:
+        # `python -m bot` decides: the playground when no Slack setting is given at all,
+        # otherwise the list of what is missing (exit 2).
+        os.execv(sys.executable, command)
     if not settings.redis_url or os.environ.get("ROLE"):
         os.execv(sys.executable, command)
     children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"})]

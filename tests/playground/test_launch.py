@@ -28,10 +28,11 @@ def _free_port() -> int:
 
 
 async def test_no_credentials_opens_the_playground_and_it_answers(tmp_path: Path) -> None:
+    """Through `python -m bot.launch`, the module `make run` starts."""
     port = _free_port()
     env = CLEAN_ENV | {"PYTHONPATH": str(ROOT), "PORT": str(port)}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        sys.executable, "-m", "bot.launch", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
@@ -77,7 +78,7 @@ def test_a_busy_port_is_explained_with_exit_2(tmp_path: Path) -> None:
 
 
 def test_a_partial_slack_setup_still_explains_what_is_missing(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "bot"], cwd=tmp_path, env=CLEAN_ENV | {
+    proc = subprocess.run([sys.executable, "-m", "bot.launch"], cwd=tmp_path, env=CLEAN_ENV | {
         "PYTHONPATH": str(ROOT), "SLACK_APP_TOKEN": "xapp-1"}, capture_output=True, text=True,
         timeout=60)
     assert proc.returncode == 2
