@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import aiohttp
 import pytest
 import redis.asyncio as aioredis
 
@@ -21,7 +20,13 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from tests.e2e.conftest import BotFactory
 from tests.e2e.test_agents import AGENT, FAST, card_run_id, cards, result_parts, start_by_command
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, wait_until
+from tests.support.harness import (
+    BOT_TOKEN,
+    GEMINI_KEY,
+    SIGNING_SECRET,
+    wait_healthy,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAGRAPH = "The quick brown fox jumps over the lazy dog near the riverbank at dawn. " * 12
@@ -53,18 +58,11 @@ async def _spawn(slack: FakeSlack, gemini: FakeGemini, redis_url: str, cwd: Path
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=cwd, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    async with aiohttp.ClientSession() as http:
-        for _ in range(1200):  # importing the SDKs takes a while on a busy machine
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        break
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-        else:
-            proc.kill()
-            raise AssertionError("the bot never became healthy")
+    try:
+        await wait_healthy(port)
+    except AssertionError:
+        proc.kill()
+        raise
     sender = EventSender(url=f"http://127.0.0.1:{port}/slack/events",
                          signing_secret=SIGNING_SECRET)
     return BotProcess(proc, sender)

@@ -11,14 +11,18 @@ import sys
 import time
 from pathlib import Path
 
-import aiohttp
-
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
 from tests.e2e.test_digests import digest_posts, structured
 from tests.e2e.test_process import ROOT, _free_port
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, wait_until
+from tests.support.harness import (
+    BOT_TOKEN,
+    GEMINI_KEY,
+    SIGNING_SECRET,
+    wait_healthy,
+    wait_until,
+)
 
 JOB = "digest:T1:C1"
 
@@ -36,17 +40,12 @@ async def start_process(slack: FakeSlack, gemini: FakeGemini, redis_url: str,
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot", cwd=tmp_path, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            try:
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return proc, f"http://127.0.0.1:{port}/slack/events"
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the bot never became healthy")
+    try:
+        await wait_healthy(port)
+    except AssertionError:
+        proc.kill()
+        raise
+    return proc, f"http://127.0.0.1:{port}/slack/events"
 
 
 async def job_state(store: RedisStore) -> tuple[str | None, float]:

@@ -18,7 +18,13 @@ import pytest
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from tests.e2e.test_threads import bot_replies
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, wait_until
+from tests.support.harness import (
+    BOT_TOKEN,
+    GEMINI_KEY,
+    SIGNING_SECRET,
+    wait_healthy,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_WORDS = [f"word{i:02d} " for i in range(60)]
@@ -50,16 +56,7 @@ class BotProcess:
 
     async def healthy(self) -> None:
         """Wait until /healthz answers 200."""
-        async with aiohttp.ClientSession() as http:
-            for _ in range(300):
-                try:
-                    async with http.get(f"http://127.0.0.1:{self.port}/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                except aiohttp.ClientConnectionError:
-                    pass
-                await asyncio.sleep(0.05)
-        raise AssertionError("the bot never became healthy")
+        await wait_healthy(self.port)
 
     async def mention(self, slack: FakeSlack, text: str) -> str:
         """A person mentions the bot in C1; the event goes to this process."""

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from bot.app import build
@@ -120,3 +121,19 @@ def input_text(body: dict[str, Any]) -> str:
         elif item.get("type") == "text":
             texts.append(item.get("text", ""))
     return "\n".join(texts)
+
+
+async def wait_healthy(port: int, timeout: float = 60.0) -> None:
+    """Wait until a bot process on `port` answers /healthz with 200 (it may still be importing
+    the SDKs on a busy machine); AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            try:
+                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.05)
+    raise AssertionError("the bot never became healthy")
