@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from redis.exceptions import RedisError
 
+from bot.cancellation import raise_if_cancelling
 from bot.services import Services
 
 T = TypeVar("T")
@@ -25,6 +26,7 @@ async def patiently(services: Services, op: Callable[[], Awaitable[T]], *,
     deadline = time.monotonic() + patience_s
     delay = 0.1
     while True:
+        raise_if_cancelling()
         try:
             result = await op()
         except STORE_DOWN:

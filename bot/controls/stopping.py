@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from bot.cancellation import raise_if_cancelling
 from bot.controls.buttons import AnswerRef, note_blocks, regenerate_blocks
 from bot.delivery.answer_writer import AnswerStream
 from bot.logs import get_logger
@@ -79,6 +80,7 @@ async def _poll_for_stop(services: Services, run_id: str, stopped: asyncio.Futur
     """Resolve `stopped` when the Store shows a Stop pressed in another process."""
     # Plain sleeps (no asyncio.timeout): Python 3.11's timeout can swallow a cancellation.
     while not stopped.done():
+        raise_if_cancelling()
         await asyncio.sleep(STOP_POLL_S)
         try:
             by = await services.store.cancel_requested(run_id)

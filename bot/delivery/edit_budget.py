@@ -10,6 +10,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING
 
+from bot.cancellation import raise_if_cancelling
 from bot.logs import get_logger
 
 if TYPE_CHECKING:
@@ -87,6 +88,7 @@ class UpdateBudget:
     async def take(self) -> None:
         """Wait for a token and take it."""
         while not await self.try_take():
+            raise_if_cancelling()
             await asyncio.sleep(max(0.01, self.delay()))
 
     def pause(self, seconds: float) -> None:

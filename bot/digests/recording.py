@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.cancellation import raise_if_cancelling
 from bot.logs import get_logger
 from bot.services import Services
 from storage.channel_log import LoggedMessage
@@ -105,6 +106,7 @@ async def keep_heartbeat(services: Services) -> None:
     chlog = services.store.channel_log
     first = True
     while True:
+        raise_if_cancelling()
         try:
             now = time.time()
             previous = await chlog.heartbeat(now)

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.cancellation import raise_if_cancelling
 from bot.logs import get_logger
 from storage.jobs import Job, JobStore
 
@@ -91,11 +92,11 @@ class JobRunner:
                     delay = await self._sleep_for()
                     failures = 0
                 except Exception:
-                    _stop_if_cancelled()
+                    raise_if_cancelling()
                     failures += 1
                     delay = min(30.0, 0.5 * 2 ** min(failures, 6))
                     log.warning("job_store_unavailable", retry_in_s=delay, exc_info=True)
-                _stop_if_cancelled()
+                raise_if_cancelling()
                 # asyncio.timeout, not wait_for: on 3.11 wait_for loses a cancellation that
                 # lands as the wake-up does (a job finishing during shutdown), and never stops.
                 with contextlib.suppress(TimeoutError):
@@ -178,7 +179,7 @@ class JobRunner:
                 if not await self.store.renew(job, self.clock(), self.lease_s):
                     return
             except Exception:
-                _stop_if_cancelled()
+                raise_if_cancelling()
                 log.warning("job_lease_renew_failed", job=job.id, exc_info=True)
 
     async def stop(self) -> None:
@@ -187,16 +188,4 @@ class JobRunner:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def _stop_if_cancelled() -> None:
-    """Raise CancelledError if this task was asked to stop.
-
-    Some awaits turn a cancellation into another error (redis-py reports one arriving mid-command
-    as a ConnectionError; Python 3.11's wait_for can drop one): a loop that logs errors and
-    carries on would then never stop, and shutdown would hang on it.
-    """
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.cancellation import raise_if_cancelling
 from bot.logs import get_logger
 from bot.services import Services
 from bot.store_retry import STORE_DOWN
@@ -29,6 +30,7 @@ async def recover_pending_turns(
     process that died would otherwise be lost.
     """
     while not services.draining:
+        raise_if_cancelling()
         try:
             pending = await services.store.pending_threads()
             services.metrics.queued_threads.set(len(pending))
@@ -50,6 +52,7 @@ async def replay_spool(services: Services, *, interval_s: float = REPLAY_INTERVA
     spool = services.spool
     delay = interval_s
     while True:
+        raise_if_cancelling()
         await asyncio.sleep(delay)
         try:
             waiting = spool.pending() if spool is not None else 0
@@ -84,6 +87,7 @@ READY_WAIT_S = 1.0
 async def answer_handed_over_threads(services: Services) -> None:
     """Worker loop: answer the threads web processes hand over, each in a task of its own."""
     while not services.draining:
+        raise_if_cancelling()
         try:
             key = await services.store.wait_ready(READY_WAIT_S)
         except asyncio.CancelledError:

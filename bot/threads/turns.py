@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from slack_sdk.errors import SlackApiError
 
+from bot.cancellation import raise_if_cancelling
 from bot.controls.buttons import AnswerRef, stop_blocks
 from bot.delivery.answer_writer import show_pending
 from bot.delivery.edit_streamer import THINKING, text_message
@@ -272,6 +273,7 @@ async def _answer_holding_lease(services: Services, lease: str,
 async def _keep_claim(services: Services, claim: str) -> None:
     """Renew a waiting message's claim until cancelled (failures are retried next tick)."""
     while True:
+        raise_if_cancelling()
         await asyncio.sleep(CLAIM_LEASE_S / 3)
         try:
             await services.store.renew_claim(claim, services.owner, CLAIM_LEASE_S)
@@ -283,6 +285,7 @@ async def _keep_lease(services: Services, lease: str) -> None:
     """Renew the lease until it is lost (returns); a failed renewal is retried next tick."""
     store = services.store
     while True:
+        raise_if_cancelling()
         await asyncio.sleep(THREAD_LEASE_S / 3)
         try:
             if await store.renew_lease(lease, services.owner, THREAD_LEASE_S):
