@@ -187,7 +187,13 @@ async def serve(settings: Settings) -> None:
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
     await site.start()
     log.info("listening", port=settings.port, mode="socket" if settings.socket_mode else "http")
-    handler = await connect_socket_mode(web_app) if settings.socket_mode else None
+    handler = None
+    if settings.socket_mode and settings.role == "worker":
+        # Envelopes go to whichever connection Slack picks: a worker must not receive (and ack
+        # on the loop that streams answers); the web process acks, claims and queues.
+        log.info("socket_mode_skipped", reason="ROLE=worker answers; the web process receives")
+    elif settings.socket_mode:
+        handler = await connect_socket_mode(web_app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
