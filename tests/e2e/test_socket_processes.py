@@ -14,7 +14,7 @@ import pytest
 
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
-from tests.e2e.test_process import _free_port
+from tests.e2e.test_process import _free_port, wait_until_scraped
 from tests.e2e.test_threads import bot_replies
 from tests.support.harness import BOT_TOKEN, GEMINI_KEY, input_text, wait_healthy, wait_until
 
@@ -76,14 +76,19 @@ async def test_socket_mode_web_acks_over_its_one_socket_and_the_worker_answers(
     # Slack redelivers the first event (same event_id): acked, never answered twice.
     assert await hub.send("events_api", first_payload, retry_attempt=1,
                           retry_reason="timeout") is not None
-    # Two more turns in the first thread: they chain after its first answer, in order.
-    for text in ("and then", "and finally"):
+    # Two more turns in the first thread: they chain after its first answer, in order. (The
+    # second waits for the first's placeholder: two placeholders posted at once may land in
+    # either order.)
+    for n, text in enumerate(("and then", "and finally"), start=2):
         ts = slack.post_user_message("C1", user="U1", text=text, thread_ts=threads[0])
         payload = sender.envelope(sender.message("C1", "U1", text, ts, thread_ts=threads[0]))
         assert await hub.send("events_api", payload) is not None
-    await wait_until(lambda: bot_replies(slack, "C1", threads[0]) == [
-        "first answer, slowly streamed", "echo: <@U1>: and then", "echo: <@U1>: and finally"],
-        timeout=20, message="the first thread answered in order")
+        await wait_until(lambda n=n: len(bot_replies(slack, "C1", threads[0])) == n,  # type: ignore[misc]
+                         timeout=20, message=f"{text!r} has its place in the thread")
+    expected = ["first answer, slowly streamed", "echo: <@U1>: and then",
+                "echo: <@U1>: and finally"]
+    await wait_until(lambda: bot_replies(slack, "C1", threads[0]) == expected, timeout=30,
+                     message="the first thread answered in order")
     for i, ts in enumerate(threads[1:], start=1):
         await wait_until(lambda ts=ts, i=i: bot_replies(slack, "C1", ts) == [  # type: ignore[misc]
             f"echo: <@U1>: q{i}"], timeout=20, message=f"thread {i} answered")
@@ -94,10 +99,11 @@ async def test_socket_mode_web_acks_over_its_one_socket_and_the_worker_answers(
     previous = {input_text(c): c.get("previous_interaction_id") for c in gemini.creates}
     assert previous["<@U1>: and then"] == ids["<@U1>: q0"]
     assert previous["<@U1>: and finally"] == ids["<@U1>: and then"], "turns chained in order"
+    await wait_until_scraped(f"http://127.0.0.1:{port + 1}/metrics",  # counted once saved
+                             'gemini_slack_turns_total{outcome="answered"} 6.0')
     web_page, worker_page = await _metrics(port), await _metrics(port + 1)
     assert 'gemini_slack_events_received_total{type="app_mention"} 5.0' in web_page
     assert "events_received_total{" not in worker_page, "the worker receives nothing"
-    assert 'turns_total{outcome="answered"} 6.0' in worker_page
     assert 'outcome="answered"' not in web_page, "the web process only acks and queues"
     proc.send_signal(signal.SIGTERM)
     _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
