@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -184,10 +185,20 @@ async def serve(settings: Settings) -> None:
     services, web_app = await build(settings)
     runner = web.AppRunner(web_app, access_log=None)
     await runner.setup()
+    # Before taking events: the SDKs' and models' start-up objects leave the collector's scans
+    # (a full collection of them paused the loop, and the acks waiting on it, 100-300 ms).
+    gc.collect()
+    gc.freeze()
     site = web.TCPSite(runner, host="0.0.0.0", port=settings.port)
     await site.start()
     log.info("listening", port=settings.port, mode="socket" if settings.socket_mode else "http")
-    handler = await connect_socket_mode(web_app) if settings.socket_mode else None
+    handler = None
+    if settings.socket_mode and settings.role == "worker":
+        # Envelopes go to whichever connection Slack picks: a worker must not receive (and ack
+        # on the loop that streams answers); the web process acks, claims and queues.
+        log.info("socket_mode_skipped", reason="ROLE=worker answers; the web process receives")
+    elif settings.socket_mode:
+        handler = await connect_socket_mode(web_app)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

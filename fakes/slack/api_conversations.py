@@ -220,8 +220,8 @@ def views_publish(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def connections_open(ws: Workspace, args: dict[str, Any]) -> dict[str, Any]:
-    """apps.connections.open (xapp token): a Socket Mode URL (not served by this fake)."""
-    host = ws.base_url.replace("http://", "ws://")
+    """apps.connections.open (xapp token): a Socket Mode URL (this fake's, or `socket_url`)."""
+    host = ws.socket_url or ws.base_url.replace("http://", "ws://")
     return {"url": f"{host}/link/?ticket={uuid.uuid4()}&app_id={ws.api_app_id}"}
 
 

@@ -18,6 +18,9 @@ class SocketModeHub:
         self.acks: dict[str, dict[str, Any]] = {}
         self._ack_events: dict[str, asyncio.Event] = {}
         self.connected = asyncio.Event()
+        self.opened = 0
+        """Connections accepted so far (open or closed)."""
+        self._sent = 0
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """Accept a client (a ticket from apps.connections.open is required), then read acks."""
@@ -26,6 +29,7 @@ class SocketModeHub:
         ws = web.WebSocketResponse(heartbeat=10)
         await ws.prepare(request)
         self.connections.append(ws)
+        self.opened += 1
         await ws.send_json({"type": "hello", "num_connections": len(self.connections),
                             "debug_info": {"host": "fake-slack"}})
         self.connected.set()
@@ -50,7 +54,10 @@ class SocketModeHub:
         await asyncio.wait_for(self.connected.wait(), timeout=10)
         envelope_id = str(uuid.uuid4())
         event = self._ack_events.setdefault(envelope_id, asyncio.Event())
-        await self.connections[-1].send_json({
+        # Like Slack, spread envelopes over every open connection of the app.
+        ws = self.connections[self._sent % len(self.connections)]
+        self._sent += 1
+        await ws.send_json({
             "envelope_id": envelope_id, "type": kind, "payload": payload,
             "accepts_response_payload": kind != "events_api",
             "retry_attempt": retry_attempt, "retry_reason": retry_reason,

@@ -49,6 +49,8 @@ class Workspace:
         self.bot_id = bot_id
         self.api_app_id = api_app_id
         self.base_url = ""
+        self.socket_url = ""
+        """ws:// host serving Socket Mode when not this fake (a benchmark's sender process)."""
         self.rate_limits = True
         self.history_mode = "tier3"
         self.stream_ttl_s = 300.0
