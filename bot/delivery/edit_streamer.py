@@ -12,7 +12,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.delivery.edit_budget import UpdateBudget
 from bot.logs import get_logger
-from bot.rendering import SlackMessage, render_answer, render_streaming
+from bot.rendering import Limits, SlackMessage, render_answer, render_streaming
 
 log = get_logger("streaming")
 
@@ -52,6 +52,8 @@ class EditStreamer:
         self.budget = budget
         self.interval = interval
         self.interim_blocks = list(interim_blocks)
+        # Interim renders leave room for those blocks (Slack rejects a 51st block).
+        self._interim_limits = Limits(blocks=Limits().blocks - len(self.interim_blocks))
         # Existing messages to write into: a placeholder, or an answer being regenerated.
         self.ts: list[str] = [message_ts] if isinstance(message_ts, str) else list(message_ts or [])
         self._sent: list[SlackMessage | None] = [None] * len(self.ts)
@@ -130,7 +132,7 @@ class EditStreamer:
                 return
             self._dirty.clear()
             if self._latest:
-                messages = render_streaming(self._latest)
+                messages = render_streaming(self._latest, limits=self._interim_limits)
                 messages = _with_blocks(messages, self.interim_blocks)
             else:
                 status = text_message(f"_{self._status}_" if self._status else THINKING)

@@ -355,3 +355,24 @@ async def test_stop_during_a_native_stream(
     assert STORY.startswith(partial) and 0 < len(partial) < len(STORY)
     assert answer.buttons == ["regenerate_answer"] and answer.streaming == "stopped"
     assert gemini.disconnects == 1
+
+
+async def test_an_interim_render_of_fifty_blocks_still_has_room_for_stop(
+        slack: FakeSlack, gemini: FakeGemini, edit_bot: RunningBot) -> None:
+    # 25 paragraphs with a rule after each render as exactly 50 blocks: Stop would be the 51st.
+    page = "para\n\n---\n\n" * 25
+    gemini.queue(Reply(chunks=[page, "the end"], delay_s=2.5))
+    ts = await mention(slack, edit_bot, "many sections")
+
+    def streaming_with_stop() -> bool:
+        shown = "".join(bot_replies(slack, "C1", ts))
+        return answer_with(slack, ts, "stop_answer") is not None and shown.count("para") == 25
+
+    await wait_until(streaming_with_stop, timeout=5, message="the 50-block page shows with Stop")
+    await edit_bot.settle()
+    rejected = [c for c in slack.calls_to("chat.update") + slack.calls_to("chat.postMessage")
+                if not c.ok]
+    assert rejected == [], "no interim write was refused for its block count"
+    replies = bot_replies(slack, "C1", ts)
+    assert replies[-1].endswith("the end") and "".join(replies).count("para") == 25
+    assert answer_with(slack, ts, "stop_answer") is None, "Stop goes once the answer is done"

@@ -179,15 +179,17 @@ async def test_already_answered_turn_is_not_answered_again(
 async def test_a_message_waiting_behind_a_long_answer_keeps_its_claim(
         slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(turns, "CLAIM_LEASE_S", 0.6)  # renewed every 0.2 s while waiting
+    # Renewed every 0.5 s while waiting: short enough to expire twice during the wait below,
+    # long enough that a busy machine stalling the event loop for a moment can't lapse it.
+    monkeypatch.setattr(turns, "CLAIM_LEASE_S", 1.5)
     root = await mention(slack, bot, "start")
     await bot.settle()
-    gemini.queue(Reply(text="slow answer " * 20, chunk_size=12, delay_s=0.1))
+    gemini.queue(Reply(text="slow answer " * 50, chunk_size=12, delay_s=0.1))  # ~5 s
     ts1 = slack.post_user_message("C1", user="U1", text="first", thread_ts=root)
     ts2 = slack.post_user_message("C1", user="U2", text="second", thread_ts=root)
     await bot.send(bot.sender.message("C1", "U1", "first", ts1, thread_ts=root))
     await bot.send(bot.sender.message("C1", "U2", "second", ts2, thread_ts=root))
-    await asyncio.sleep(1.2)  # two leases' worth: message two is still waiting
+    await asyncio.sleep(3.2)  # two leases' worth: message two is still waiting
     store = RedisStore.from_url(redis_flushed)
     taken = await store.claim(f"msg:T1:C1:{ts2}", "a-slack-retry", 5)
     await store.close()
