@@ -26,6 +26,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.agents
+	$(BIN)/python -m bench.backlog
 
 clean:
 	rm -rf $(VENV) .pytest_cache
