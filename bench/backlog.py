@@ -21,8 +21,19 @@ from collections.abc import Callable
 
 import redis.asyncio as aioredis
 
-from bench.common import ROOT, bot_env, fakes, free_port, healthy, mentions, send_events, stop
-from bench.run import ack_latency, measure_acks
+from bench.common import (
+    ROOT,
+    bot_env,
+    cpu_s,
+    fakes,
+    free_port,
+    healthy,
+    mentions,
+    process_tree,
+    send_events,
+    stop,
+)
+from bench.run import BURST, IDLE, ack_latency, measure_acks
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender
 from tests.support.harness import SIGNING_SECRET
@@ -95,7 +106,7 @@ async def backlog_acks(redis_url: str, turns: int, runs: int) -> dict[str, float
     url = f"http://127.0.0.1:{port}/slack/events"
     try:
         await healthy(port, proc)
-        for _ in range(turns + 2 * 230):
+        for _ in range(turns + IDLE + BURST):
             gemini.queue(_slow_answer(), model=MODEL)
         for _ in range(runs):
             gemini.queue(Reply(text="never", background_s=3600), model=AGENT)
@@ -125,11 +136,16 @@ async def backlog_acks(redis_url: str, turns: int, runs: int) -> dict[str, float
 
             sampler = asyncio.create_task(sample())
             gets, t0 = _gets(gemini), time.monotonic()
+            _, web, worker = process_tree(proc.pid)
+            web_cpu, worker_cpu = cpu_s([web]), cpu_s([worker])
             try:
                 acks, _ = await measure_acks(slack, url)
             finally:
                 sampler.cancel()
-            polls_per_s = (_gets(gemini) - gets) / (time.monotonic() - t0)
+            took = time.monotonic() - t0
+            polls_per_s = (_gets(gemini) - gets) / took
+            acks["ack_cpu_ms"] = (cpu_s([web]) - web_cpu) * 1000 / (IDLE + BURST)
+            worker_busy = (cpu_s([worker]) - worker_cpu) / took
             seen.append(await _depths(r))
         in_progress = sum(1 for rec in gemini.interactions.values()
                           if rec.get("status") == "in_progress")
@@ -140,6 +156,7 @@ async def backlog_acks(redis_url: str, turns: int, runs: int) -> dict[str, float
             "runs_min": float(min(p for _, p in seen)),
             "runs_max": float(max(p for _, p in seen)),
             "in_progress": float(in_progress), "polls_per_s": polls_per_s,
+            "worker_busy": worker_busy,
         }
     finally:
         await stop(proc)
@@ -159,19 +176,20 @@ async def main(runs: int, turns: int, agent_runs: int) -> None:
             results["bare"].append(await ack_latency(server.url, "bare"))
             results["baseline"].append(await ack_latency(server.url, "split"))
             results["backlog"].append(await backlog_acks(server.url, turns, agent_runs))
-    keys = ("idle_p99_ms", "burst_p50_ms", "burst_p99_ms", "burst_max_ms")
+    keys = ("idle_p99_ms", "burst_p50_ms", "burst_p99_ms", "burst_max_ms", "ack_cpu_ms")
     med = {name: {k: _median(res, k) for k in keys} for name, res in results.items()}
     print(f"benchmark: make run (web + 1 worker) ack latency with {turns} queued turns and "
           f"{agent_runs} pending background runs on the worker ({runs} runs, medians)")
     print(f"  {'':<30} {'idle p99':>9} {'burst p50':>10} {'burst p99':>10} {'burst max':>10} "
-          f"{'idle p99 vs bare':>17} {'burst p99 vs bare':>18}")
+          f"{'idle p99 vs bare':>17} {'burst p99 vs bare':>18} {'CPU/ack':>11}")
     labels = {"bare": "bare Bolt app", "baseline": "web + 1 worker, no backlog",
               "backlog": "web + 1 worker, backlog"}
     for name, m in med.items():
         print(f"  {labels[name]:<30} {m['idle_p99_ms']:>6.1f} ms {m['burst_p50_ms']:>7.1f} ms "
               f"{m['burst_p99_ms']:>7.1f} ms {m['burst_max_ms']:>7.1f} ms "
               f"{m['idle_p99_ms'] / med['bare']['idle_p99_ms']:>16.1f}x "
-              f"{m['burst_p99_ms'] / med['bare']['burst_p99_ms']:>17.1f}x")
+              f"{m['burst_p99_ms'] / med['bare']['burst_p99_ms']:>17.1f}x "
+              f"{m['ack_cpu_ms']:>8.2f} ms")
     ratios = "  ".join(f"{k.removesuffix('_ms')} {med['backlog'][k] / med['baseline'][k]:.2f}x"
                        for k in keys)
     print(f"  backlog / baseline: {ratios}")
@@ -182,7 +200,8 @@ async def main(runs: int, turns: int, agent_runs: int) -> None:
           f"{each('{queued_min:.0f}-{queued_max:.0f}')}; pending background-run jobs "
           f"{each('{runs_min:.0f}-{runs_max:.0f}')}; interactions still in progress at the fake "
           f"Gemini afterwards {each('{in_progress:.0f}')}; run polls while measuring "
-          f"{each('{polls_per_s:.1f}')} GET/s; backlog built in "
+          f"{each('{polls_per_s:.1f}')} GET/s; worker CPU while measuring "
+          f"{each('{worker_busy:.0%}')}; backlog built in "
           f"{each('{built_s:.0f}')} s")
 
 if __name__ == "__main__":

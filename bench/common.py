@@ -95,14 +95,37 @@ async def healthy(port: int, proc: asyncio.subprocess.Process) -> None:
 
 
 async def stop(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> None:
-    """SIGTERM the process (make run passes it on), SIGKILL it after `grace_s`."""
+    """SIGTERM the process (make run passes it on); after `grace_s` SIGKILL it and its children
+    (a killed launcher would leave its web and workers running)."""
     if proc.returncode is None:
+        tree = process_tree(proc.pid)
         proc.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(proc.wait(), grace_s)
         except TimeoutError:
-            proc.kill()
+            for pid in reversed(tree):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             await proc.wait()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its child processes (make run's web and workers)."""
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return [pid, *[int(c) for c in children]]
+
+
+def cpu_s(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def mentions(slack: FakeSlack, n: int, tag: str,

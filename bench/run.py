@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import statistics
 import sys
 import time
@@ -21,11 +20,13 @@ import redis.asyncio as aioredis
 from bench.common import (
     ROOT,
     bot_env,
+    cpu_s,
     fakes,
     free_port,
     healthy,
     mentions,
     pct,
+    process_tree,
     send_events,
     stop,
 )
@@ -89,7 +90,10 @@ async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
         words = [f"w{i:02d} " for i in range(20)]
         for _ in range(IDLE + BURST):
             gemini.queue(Reply(chunks=words, delay_s=0.05))
+        web = process_tree(proc.pid)[1:2] if target == "split" else [proc.pid]
+        cpu_before = cpu_s(web)
         acks, posted = await measure_acks(slack, f"http://127.0.0.1:{port}/slack/events")
+        acks["ack_cpu_ms"] = (cpu_s(web) - cpu_before) * 1000 / (IDLE + BURST)
         answered = 0
         if target != "bare":
             final = "".join(words).strip()
@@ -106,24 +110,6 @@ async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
         await stop(proc)
         await gemini.stop(check=False)
         await slack.stop()
-
-
-def _process_tree(pid: int) -> list[int]:
-    """`pid` and its child processes (make run's web and workers)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [pid, *[int(c) for c in children]]
-
-
-def _cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def _peak_rss_mb(pids: list[int]) -> float:
@@ -151,8 +137,8 @@ async def sustained(redis_url: str, rate: float, seconds: float,
     try:
         await healthy(port, proc)
         await asyncio.sleep(0.5)
-        pids = _process_tree(proc.pid)
-        cpu_before = _cpu_s(pids)
+        pids = process_tree(proc.pid)
+        cpu_before = cpu_s(pids)
         n = int(rate * seconds)
         chunks = max(1, int(answer_s * 4))
         words = [f"w{i:03d} " for i in range(chunks)]
@@ -180,7 +166,7 @@ async def sustained(redis_url: str, rate: float, seconds: float,
                 break
             await asyncio.sleep(1.0)
         took = time.monotonic() - started
-        cpu = _cpu_s(pids) - cpu_before
+        cpu = cpu_s(pids) - cpu_before
         updates = sorted(c.at for c in slack.calls_to("chat.update"))
         per_minute = max((sum(1 for u in updates if t <= u < t + 60) for t in updates), default=0)
         return {"events": float(n), "answered": float(answered), "creates": len(gemini.creates),
