@@ -3,8 +3,6 @@
 Without REDIS_URL (or with ROLE set) it is just `python -m bot`: one process does it all; so is
 it without Slack settings (`python -m bot` then opens the playground or names what is missing).
 SIGINT/SIGTERM are passed on to every child; when one child exits, the others are stopped.
-Workers run at a lower CPU priority (`WORKER_NICE`) so a busy worker on the same machine does
-not delay the web process's acks.
 """
 
 from __future__ import annotations
@@ -16,14 +14,6 @@ import sys
 import time
 
 from bot.config import ConfigError, load_settings
-
-WORKER_NICE = 10
-"""Niceness added to worker processes: the web process acks first when they share CPUs."""
-
-
-def _lower_priority() -> None:
-    """Run in the worker child before exec: lower its CPU priority."""
-    os.nice(WORKER_NICE)
 
 
 def main() -> int:
@@ -40,7 +30,7 @@ def main() -> int:
     children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"})]
     for i in range(settings.workers):
         env = {**os.environ, "ROLE": "worker", "PORT": str(settings.port + 1 + i)}
-        children.append(subprocess.Popen(command, env=env, preexec_fn=_lower_priority))
+        children.append(subprocess.Popen(command, env=env))
 
     signalled: set[int] = set()
 
