@@ -111,8 +111,8 @@ async def backlog_acks(redis_url: str, turns: int, runs: int) -> dict[str, float
         for _ in range(runs):
             gemini.queue(Reply(text="never", background_s=3600), model=AGENT)
         started = time.monotonic()
-        # Runs first: a worker's Gemini client holds at most 100 connections, so once the slow
-        # answers hold them, run creates and polls wait for one (see the README).
+        # Runs first, so every run is created at Gemini before 1,000 slow answers hold a
+        # connection each (the worker's Gemini client pool: bot/gemini.py MAX_CONNECTIONS).
         await _start_runs(url, runs)
         await _wait(lambda: _agent_interactions(gemini) >= runs, started, "interactions")
         _, events = mentions(slack, turns, "queued", CHANNELS)
