@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.digest
 	$(BIN)/python -m bench.agents
 	$(BIN)/python -m bench.socket_acks
+	$(BIN)/python -m bench.backlog
 
 clean:
 	rm -rf $(VENV) .pytest_cache

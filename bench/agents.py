@@ -14,37 +14,24 @@ import argparse
 import asyncio
 import os
 import signal
-import socket
 import sys
 import time
-from pathlib import Path
 
 import aiohttp
 
+from bench.common import ROOT, free_port, pct
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
 from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET
 from tests.support.redis_server import RedisServer
 
-ROOT = Path(__file__).resolve().parents[1]
 AGENT = "antigravity-preview-05-2026"
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _spawn(slack: FakeSlack, gemini: FakeGemini, redis_url: str,
                  env_extra: dict[str, str]) -> tuple[asyncio.subprocess.Process, EventSender]:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
@@ -128,10 +115,10 @@ async def main(runs: int, events: int, poll_min: float, poll_max: float) -> None
           f"(AGENT_POLL_MIN_S={poll_min}, AGENT_POLL_MAX_S={poll_max})")
     print(f"  {runs} runs started with /gemini agent in {ramp:.1f} s "
           f"({runs / ramp:.0f} runs/s incl. cards and interaction creates)")
-    print(f"  event ack latency, no runs pending:  p50 {_pct(idle, 0.5):.1f} ms, "
-          f"p99 {_pct(idle, 0.99):.1f} ms ({events} events)")
-    print(f"  event ack latency, {runs} runs polled: p50 {_pct(busy, 0.5):.1f} ms, "
-          f"p99 {_pct(busy, 0.99):.1f} ms ({events} events)")
+    print(f"  event ack latency, no runs pending:  p50 {pct(idle, 0.5):.1f} ms, "
+          f"p99 {pct(idle, 0.99):.1f} ms ({events} events)")
+    print(f"  event ack latency, {runs} runs polled: p50 {pct(busy, 0.5):.1f} ms, "
+          f"p99 {pct(busy, 0.99):.1f} ms ({events} events)")
     print(f"  polling: {rate:.1f} GET/s measured; ideal one GET per run per interval = "
           f"{runs / poll_max:.1f} GET/s")
 

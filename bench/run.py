@@ -9,41 +9,36 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
-import os
-import signal
-import socket
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import redis.asyncio as aioredis
 
+from bench.common import (
+    ROOT,
+    bot_env,
+    cpu_s,
+    fakes,
+    free_port,
+    healthy,
+    mentions,
+    pct,
+    process_tree,
+    send_events,
+    stop,
+)
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET, RunningBot, start_bot
+from tests.support.harness import SIGNING_SECRET, RunningBot, start_bot
 from tests.support.redis_server import RedisServer
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 async def _world(redis_url: str, **overrides: Any) -> tuple[FakeSlack, FakeGemini, RunningBot]:
-    slack = FakeSlack(bot_token=BOT_TOKEN, app_token="xapp-bench", team_id="T1",
-                      bot_user_id="UBOT", bot_id="BBOT")
-    await slack.start()
-    slack.add_user("U1", name="alice")
-    slack.add_channel("C1", name="general")
-    slack.rate_limits = False  # measure the bot's own pacing, not the fake's limiter
-    gemini = FakeGemini(api_key=GEMINI_KEY)
-    await gemini.start()
+    slack, gemini = await fakes()
     store = RedisStore.from_url(redis_url)
     await store.client.flushdb()
     bot = await start_bot(slack, gemini, store, **({"edit_interval_s": 1.0} | overrides))
@@ -58,58 +53,19 @@ async def _teardown(slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> No
 
 BURST = 200
 IDLE = 30
-ROOT = Path(__file__).resolve().parents[1]
 
 
-def _free_port() -> int:
-    """A free port whose successor is free too (make run's worker listens on PORT+1)."""
-    while True:
-        with socket.socket() as sock, socket.socket() as after:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            try:
-                after.bind(("0.0.0.0", port + 1))
-            except OSError:
-                continue
-            return port
-
-
-async def _burst(url: str, events: list[dict[str, Any]], gap_s: float = 0.0,
-                 rate: float = 0.0) -> list[float]:
-    """Send events from a separate process (bench/burst.py); their ack latencies in ms."""
-    job = json.dumps({"url": url, "secret": SIGNING_SECRET, "events": events, "gap_s": gap_s,
-                      "rate": rate})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.burst", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
-        stdout=asyncio.subprocess.PIPE)
-    out, _ = await proc.communicate(job.encode())
-    if proc.returncode:
-        raise RuntimeError("the burst sender failed")
-    return [float(v) for v in json.loads(out)]
-
-
-async def _healthy(port: int, proc: asyncio.subprocess.Process) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(400):
-            if proc.returncode is not None:
-                raise RuntimeError("the process under test exited")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{port}/healthz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the process under test never became healthy")
-
-
-def _mentions(slack: FakeSlack, n: int, tag: str) -> tuple[list[str], list[dict[str, Any]]]:
-    sender = EventSender(url="", signing_secret=SIGNING_SECRET)
-    stamps, events = [], []
-    for i in range(n):
-        text = f"<@UBOT> {tag}{i}"
-        ts = slack.post_user_message("C1", user="U1", text=text)
-        stamps.append(ts)
-        events.append(sender.app_mention("C1", "U1", text, ts))
-    return stamps, events
+async def measure_acks(slack: FakeSlack,
+                       url: str) -> tuple[dict[str, float], list[tuple[str, str]]]:
+    """Deliver 30 mentions 0.1 s apart, then a burst of 200 back to back (each a new thread in
+    C1): idle p99 and burst p50/p99/max ack latency (ms), and where the mentions were posted."""
+    idle_at, idle_events = mentions(slack, IDLE, "idle")
+    idle = await send_events(url, idle_events, gap_s=0.1)
+    burst_at, burst_events = mentions(slack, BURST, "burst")
+    burst = await send_events(url, burst_events)
+    return ({"idle_p99_ms": pct(idle, 0.99), "burst_p50_ms": pct(burst, 0.5),
+             "burst_p99_ms": pct(burst, 0.99), "burst_max_ms": max(burst)},
+            idle_at + burst_at)
 
 
 async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
@@ -119,73 +75,41 @@ async def ack_latency(redis_url: str, target: str) -> dict[str, float]:
     (`python -m bot.launch`: a web and a worker process). The bot answers every event with
     a ~1 s streamed answer meanwhile; the workspace edit budget is lifted (that is pacing).
     """
-    slack, gemini = await _fakes()
+    slack, gemini = await fakes()
     async with aioredis.from_url(redis_url) as r:
         await r.flushdb()
-    port = _free_port()
+    port = free_port()
     if target == "bare":
         args = ["-m", "bench.bare_bolt", str(port), slack.api_url, SIGNING_SECRET]
     else:
         args = ["-m", "bot" if target == "all" else "bot.launch"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-               SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
-               GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_url, PORT=str(port),
-               LOG_LEVEL="warning", UPDATES_PER_MINUTE="100000", WORKERS="1",
-               SPOOL_DIR=tempfile.mkdtemp(prefix="gs-bench-spool-"), PYTHONPATH=str(ROOT))
+    env = bot_env(slack, gemini, redis_url, port, UPDATES_PER_MINUTE="100000")
     proc = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=env)
-    url = f"http://127.0.0.1:{port}/slack/events"
     try:
-        await _healthy(port, proc)
+        await healthy(port, proc)
         words = [f"w{i:02d} " for i in range(20)]
         for _ in range(IDLE + BURST):
             gemini.queue(Reply(chunks=words, delay_s=0.05))
-        idle_ts, idle_events = _mentions(slack, IDLE, "idle")
-        idle = await _burst(url, idle_events, gap_s=0.1)
-        burst_ts, burst_events = _mentions(slack, BURST, "burst")
-        burst = await _burst(url, burst_events)
+        web = process_tree(proc.pid)[1:2] if target == "split" else [proc.pid]
+        cpu_before = cpu_s(web)
+        acks, posted = await measure_acks(slack, f"http://127.0.0.1:{port}/slack/events")
+        acks["ack_cpu_ms"] = (cpu_s(web) - cpu_before) * 1000 / (IDLE + BURST)
         answered = 0
         if target != "bare":
             final = "".join(words).strip()
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline:
-                answered = sum(1 for ts in idle_ts + burst_ts
-                               if [m.visible.strip() for m in slack.visible_thread("C1", ts)
+                answered = sum(1 for ch, ts in posted
+                               if [m.visible.strip() for m in slack.visible_thread(ch, ts)
                                    if m.bot_id] == [final])
                 if answered == IDLE + BURST:
                     break
                 await asyncio.sleep(0.2)
-        return {"idle_p99_ms": _pct(idle, 0.99), "burst_p50_ms": _pct(burst, 0.5),
-                "burst_p99_ms": _pct(burst, 0.99), "burst_max_ms": max(burst),
-                "answered": float(answered)}
+        return acks | {"answered": float(answered)}
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 30)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop(proc)
         await gemini.stop(check=False)
         await slack.stop()
-
-
-def _process_tree(pid: int) -> list[int]:
-    """`pid` and its child processes (make run's web and workers)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        children = []
-    return [pid, *[int(c) for c in children]]
-
-
-def _cpu_s(pids: list[int]) -> float:
-    total = 0.0
-    for pid in pids:
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
 
 
 def _peak_rss_mb(pids: list[int]) -> float:
@@ -202,24 +126,19 @@ async def sustained(redis_url: str, rate: float, seconds: float,
                     answer_s: float) -> dict[str, float]:
     """`make run` (web + 1 worker) under `rate` mentions/s for `seconds`, each answered with
     an `answer_s`-second streamed answer, the fake Slack enforcing its rate limits."""
-    slack, gemini = await _fakes()
+    slack, gemini = await fakes()
     slack.rate_limits = True
     async with aioredis.from_url(redis_url) as r:
         await r.flushdb()
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
-               SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
-               GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_url, PORT=str(port),
-               LOG_LEVEL="warning", WORKERS="1", PYTHONPATH=str(ROOT),
-               SPOOL_DIR=tempfile.mkdtemp(prefix="gs-bench-spool-"))
+    port = free_port()
+    env = bot_env(slack, gemini, redis_url, port)
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.launch", cwd=ROOT,
                                                 env=env)
     try:
-        await _healthy(port, proc)
+        await healthy(port, proc)
         await asyncio.sleep(0.5)
-        pids = _process_tree(proc.pid)
-        cpu_before = _cpu_s(pids)
+        pids = process_tree(proc.pid)
+        cpu_before = cpu_s(pids)
         n = int(rate * seconds)
         chunks = max(1, int(answer_s * 4))
         words = [f"w{i:03d} " for i in range(chunks)]
@@ -236,7 +155,7 @@ async def sustained(redis_url: str, rate: float, seconds: float,
             stamps.append((ch, ts))
             events.append(sender.app_mention(ch, "U1", f"<@UBOT> s{i}", ts))
         started = time.monotonic()
-        acks = await _burst(f"http://127.0.0.1:{port}/slack/events", events, rate=rate)
+        acks = await send_events(f"http://127.0.0.1:{port}/slack/events", events, rate=rate)
         final = "".join(words).strip()
         answered = 0
         while time.monotonic() - started < seconds + 600:
@@ -247,36 +166,18 @@ async def sustained(redis_url: str, rate: float, seconds: float,
                 break
             await asyncio.sleep(1.0)
         took = time.monotonic() - started
-        cpu = _cpu_s(pids) - cpu_before
+        cpu = cpu_s(pids) - cpu_before
         updates = sorted(c.at for c in slack.calls_to("chat.update"))
         per_minute = max((sum(1 for u in updates if t <= u < t + 60) for t in updates), default=0)
         return {"events": float(n), "answered": float(answered), "creates": len(gemini.creates),
-                "ack_p50_ms": _pct(acks, 0.5), "ack_p99_ms": _pct(acks, 0.99),
+                "ack_p50_ms": pct(acks, 0.5), "ack_p99_ms": pct(acks, 0.99),
                 "all_answered_after_s": took, "cpu_s_per_answer": cpu / max(1, answered),
                 "peak_rss_mb": _peak_rss_mb(pids), "chat_update_max_per_min": float(per_minute),
                 "slack_429s": float(sum(1 for c in slack.calls if c.status == 429))}
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(proc.wait(), 60)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+        await stop(proc, 60)
         await gemini.stop(check=False)
         await slack.stop()
-
-
-async def _fakes() -> tuple[FakeSlack, FakeGemini]:
-    slack = FakeSlack(bot_token=BOT_TOKEN, app_token="xapp-bench", team_id="T1",
-                      bot_user_id="UBOT", bot_id="BBOT")
-    await slack.start()
-    slack.add_user("U1", name="alice")
-    slack.add_channel("C1", name="general")
-    slack.rate_limits = False  # measure the bot's own pacing, not the fake's limiter
-    gemini = FakeGemini(api_key=GEMINI_KEY)
-    await gemini.start()
-    return slack, gemini
 
 
 WRITE_METHODS = ("chat.postMessage", "chat.update", "chat.delete", "chat.startStream",

@@ -13,20 +13,18 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.run import BURST, IDLE, ROOT, _fakes, _free_port, _healthy, _mentions, _pct
+from bench.common import ROOT, bot_env, fakes, free_port, healthy, mentions, pct, stop
+from bench.run import BURST, IDLE
 from fakes.gemini import Reply
 from fakes.slack import EventSender, FakeSlack
-from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET
+from tests.support.harness import SIGNING_SECRET
 from tests.support.redis_server import RedisServer
 
 APP_TOKEN = "xapp-bench"
@@ -44,28 +42,19 @@ async def _listening(port: int) -> None:
     raise RuntimeError("the Socket Mode sender never listened")
 
 
-def _answered(slack: FakeSlack, stamps: list[str], final: str) -> int:
-    return sum(1 for ts in stamps if [m.visible.strip() for m in slack.visible_thread("C1", ts)
-                                      if m.bot_id] == [final])
-
-
-async def _stop(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 30)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+def _answered(slack: FakeSlack, where: list[tuple[str, str]], final: str) -> int:
+    return sum(1 for channel, ts in where
+               if [m.visible.strip() for m in slack.visible_thread(channel, ts)
+                   if m.bot_id] == [final])
 
 
 async def socket_ack_latency(redis_url: str, target: str) -> dict[str, float]:
     """Ack latency over the socket of "bare" (bare Bolt), "all" (`python -m bot`) or "split"
     (`python -m bot.launch`: web + worker); the bot answers every event meanwhile."""
-    slack, gemini = await _fakes()
+    slack, gemini = await fakes()
     async with aioredis.from_url(redis_url) as r:
         await r.flushdb()
-    hub_port, port = _free_port(), _free_port()
+    hub_port, port = free_port(), free_port()
     hub = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bench.socket_hub", str(hub_port), cwd=ROOT,
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
@@ -74,25 +63,23 @@ async def socket_ack_latency(redis_url: str, target: str) -> dict[str, float]:
         args = ["-m", "bench.bare_bolt", str(port), slack.api_url, SIGNING_SECRET, APP_TOKEN]
     else:
         args = ["-m", "bot" if target == "all" else "bot.launch"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
-    env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=slack.api_url,
-               GEMINI_API_KEY=GEMINI_KEY, GEMINI_BASE_URL=gemini.base_url, REDIS_URL=redis_url,
-               PORT=str(port), LOG_LEVEL="warning", UPDATES_PER_MINUTE="100000", WORKERS="1",
-               SPOOL_DIR=tempfile.mkdtemp(prefix="gs-bench-spool-"), PYTHONPATH=str(ROOT))
+    env = bot_env(slack, gemini, redis_url, port, SLACK_APP_TOKEN=APP_TOKEN,
+                  UPDATES_PER_MINUTE="100000")
+    del env["SLACK_SIGNING_SECRET"]  # Socket Mode: no request signing
     proc: asyncio.subprocess.Process | None = None
     try:
         await _listening(hub_port)
         proc = await asyncio.create_subprocess_exec(sys.executable, *args, cwd=ROOT, env=env,
                                                     stdout=asyncio.subprocess.DEVNULL)
-        await _healthy(port, proc)
+        await healthy(port, proc)
         if target == "split":
-            await _healthy(port + 1, proc)
+            await healthy(port + 1, proc)
         words = [f"w{i:02d} " for i in range(20)]
         for _ in range(IDLE + BURST):
             gemini.queue(Reply(chunks=words, delay_s=0.05))
         wrap = EventSender(url="", signing_secret=SIGNING_SECRET).envelope
-        idle_ts, idle_events = _mentions(slack, IDLE, "idle")
-        burst_ts, burst_events = _mentions(slack, BURST, "burst")
+        idle_ts, idle_events = mentions(slack, IDLE, "idle")
+        burst_ts, burst_events = mentions(slack, BURST, "burst")
         job = {"idle": [wrap(e) for e in idle_events], "gap_s": 0.1,
                "burst": [wrap(e) for e in burst_events]}
         assert hub.stdin is not None and hub.stdout is not None
@@ -110,13 +97,13 @@ async def socket_ack_latency(redis_url: str, target: str) -> dict[str, float]:
             while (answered := _answered(slack, idle_ts + burst_ts, final)) < IDLE + BURST \
                     and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-        return {"idle_p99_ms": _pct(idle, 0.99), "burst_p50_ms": _pct(burst, 0.5),
-                "burst_p99_ms": _pct(burst, 0.99), "burst_max_ms": max(burst),
+        return {"idle_p99_ms": pct(idle, 0.99), "burst_p50_ms": pct(burst, 0.5),
+                "burst_p99_ms": pct(burst, 0.99), "burst_max_ms": max(burst),
                 "answered": float(answered), "connections": float(result["connections"])}
     finally:
         for p in (proc, hub):
             if p is not None:
-                await _stop(p)
+                await stop(p)
         await gemini.stop(check=False)
         await slack.stop()
 

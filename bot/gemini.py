@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx2
 from google import genai
 from google.genai import _interactions as gx
 from google.genai import types
@@ -102,6 +103,12 @@ class ChainNotFound(GeminiError):
     """`previous_interaction_id` is unknown to Gemini (expired or deleted)."""
 
 
+MAX_CONNECTIONS = 1000
+"""Connections one process may hold to Gemini. A streamed answer holds one for its whole length
+and every background-run create/poll needs one; with the SDK's default pool (100) a worker
+answering 100 threads made the 101st answer and every run poll wait (bench/backlog.py)."""
+
+
 def make_client(settings: Settings) -> genai.Client:
     """Build the process-wide client: pinned API version, bounded retries and timeouts."""
     http = types.HttpOptions(
@@ -110,6 +117,9 @@ def make_client(settings: Settings) -> genai.Client:
         retry_options=types.HttpRetryOptions(
             attempts=settings.gemini_retry_attempts, initial_delay=0.5, max_delay=8.0
         ),
+        # httpx2 is the SDK's own HTTP client library; only the pool size is ours.
+        async_client_args={"limits": httpx2.Limits(max_connections=MAX_CONNECTIONS,
+                                                   max_keepalive_connections=100)},
     )
     if settings.gemini_base_url:
         http.base_url = settings.gemini_base_url
