@@ -91,6 +91,8 @@ class Settings(BaseSettings):
     worker: answer queued turns. web and worker need REDIS_URL (see Procfile)."""
     workers: int = Field(default=1, ge=1, le=32)
     """Worker processes `make run` starts next to the web process when REDIS_URL is set."""
+    worker_nice: int = Field(default=10, ge=0, le=19)
+    """Niceness `make run` adds to its workers, so the web process acks first on shared CPUs."""
     shutdown_grace_s: float = Field(default=20.0, ge=0)
     """On SIGTERM, how long running answers may finish before they are handed over."""
     port: int = Field(default=3000, ge=1, le=65535)

@@ -3,6 +3,8 @@
 Without REDIS_URL (or with ROLE set) it is just `python -m bot`: one process does it all; so is
 it without Slack settings (`python -m bot` then opens the playground or names what is missing).
 SIGINT/SIGTERM are passed on to every child; when one child exits, the others are stopped.
+Workers run at a lower CPU priority (`WORKER_NICE`, default 10) so a busy worker on the same
+machine does not delay the web process's acks.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from bot.config import ConfigError, load_settings
 
@@ -30,7 +33,8 @@ def main() -> int:
     children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"})]
     for i in range(settings.workers):
         env = {**os.environ, "ROLE": "worker", "PORT": str(settings.port + 1 + i)}
-        children.append(subprocess.Popen(command, env=env))
+        niced = _niced(settings.worker_nice)
+        children.append(subprocess.Popen(command, env=env, preexec_fn=niced))
 
     signalled: set[int] = set()
 
@@ -48,6 +52,15 @@ def main() -> int:
     forward(signal.SIGTERM, None)
     codes = [child.wait() for child in children]
     return next((code for code in codes if code), 0)
+
+
+def _niced(increment: int) -> Callable[[], None]:
+    """Run in a worker child before exec: lower its CPU priority by `increment`."""
+    def lower() -> None:
+        if increment:
+            os.nice(increment)
+
+    return lower
 
 
 if __name__ == "__main__":

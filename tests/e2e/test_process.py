@@ -215,5 +215,19 @@ async def test_make_run_starts_a_web_and_a_worker_process_in_one_command(
             web_page = await resp.text()
     assert 'outcome="answered"' not in web_page, "the web process only acks and queues"
     assert 'gemini_slack_events_acked_total{status="200",type="app_mention"} 1.0' in web_page
+    web_pid, worker_pid = _children(bot.proc.pid)
+    assert [_niceness(web_pid), _niceness(worker_pid)] == [_niceness(bot.proc.pid),
+                                                          _niceness(bot.proc.pid) + 10], \
+        "the worker runs at a lower CPU priority than the web process that acks"
     assert await bot.stop() == 0
     assert bot.logs.count("shutting_down") == 2, "SIGTERM reached both processes"
+
+
+def _niceness(pid: int) -> int:
+    """A process's nice value (field 19 of /proc/PID/stat)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def _children(pid: int) -> list[int]:
+    """A process's child processes, oldest first."""
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
