@@ -196,3 +196,24 @@ async def test_a_message_waiting_behind_a_long_answer_keeps_its_claim(
     assert taken is ClaimResult.IN_PROGRESS, "the waiting handler still holds its claim"
     await bot.settle()
     assert len(bot_replies(slack, "C1", root)) == 3
+
+
+async def test_one_process_streams_more_answers_at_once_than_the_sdks_default_pool(
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory) -> None:
+    # google-genai's client pools 100 connections; a streamed answer holds one throughout.
+    # Answer 120 threads at once (one per channel, within Slack's per-channel posting limit):
+    # every one must reach Gemini before the first finishes.
+    bot = await make_bot(gemini_timeout_s=30.0)
+    n = 120
+    for i in range(n):
+        gemini.queue(Reply(chunks=[f"answer {i}"], first_delay_s=10.0))
+    channels = [f"CP{i:03d}" for i in range(n)]
+    for channel in channels:
+        slack.add_channel(channel, name=channel.lower())
+    threads = await asyncio.gather(*(mention(slack, bot, "q", channel=c) for c in channels))
+    await wait_until(lambda: len(gemini.creates) == n, timeout=8,
+                     message="all 120 answers streaming at once")
+    await bot.settle(timeout=40)
+    assert len(gemini.creates) == n
+    assert all(bot_replies(slack, channel, ts)[-1].startswith("answer ")
+               for channel, ts in zip(channels, threads, strict=True))
