@@ -37,6 +37,14 @@ KNOWN_THREADS_MAX = 10_000
 
 
 @dataclass
+class AcceptGate:
+    """Lets one thread's messages be accepted one at a time, in arrival order."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+@dataclass
 class Services:
     """Settings, clients, store and background tasks of one process."""
 
@@ -64,6 +72,8 @@ class Services:
     draining: bool = False
     """Shutting down: new turns are queued for another process instead of answered here."""
     known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
+    accepting: dict[ThreadKey, AcceptGate] = field(default_factory=dict)
+    """Threads with messages being accepted here: one at a time, in arrival order."""
     metrics: Metrics = field(default_factory=Metrics)
     jobs: JobRunner = field(init=False)
     """Runs this process's share of due jobs (background-run polls, digests)."""

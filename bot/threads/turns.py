@@ -9,7 +9,9 @@ the queued turns one by one, so each answer chains to the one before it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from functools import partial
 from typing import Any
 
@@ -21,7 +23,7 @@ from bot.controls.buttons import AnswerRef, stop_blocks
 from bot.delivery.answer_writer import show_pending
 from bot.delivery.edit_streamer import THINKING, text_message
 from bot.logs import get_logger
-from bot.services import Services
+from bot.services import AcceptGate, Services
 from bot.spool import SpoolEntry
 from bot.store_retry import STORE_DOWN, patiently
 from bot.threads.conversation import answer_turn
@@ -55,7 +57,8 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
     """
     with structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts):
         try:
-            queued = await _claim_and_queue(services, msg, spooled)
+            async with _in_arrival_order(services, msg.key):
+                queued = await _claim_and_queue(services, msg, spooled)
         except (*STORE_DOWN, ClaimHeldElsewhere) as exc:
             if not isinstance(exc, ClaimHeldElsewhere):
                 services.store_failed()
@@ -79,6 +82,22 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
             # The turn is queued in the store: the recovery sweep answers it once it is back.
             services.store_failed()
             log.warning("store_lost_while_answering", exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def _in_arrival_order(services: Services, key: ThreadKey) -> AsyncIterator[None]:
+    """Accept one thread's messages one at a time, in the order they arrived (asyncio locks
+    are FIFO), so that their placeholders, which edit streaming answers into, appear in order
+    even when Slack is slow to post the first."""
+    gate = services.accepting.setdefault(key, AcceptGate())
+    gate.users += 1
+    try:
+        async with gate.lock:
+            yield
+    finally:
+        gate.users -= 1
+        if not gate.users:
+            del services.accepting[key]
 
 
 async def _claim_and_queue(services: Services, msg: IncomingMessage,

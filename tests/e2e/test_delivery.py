@@ -122,8 +122,11 @@ async def test_turn_interrupted_by_a_restart_is_answered_by_the_next_process(
     assert len(bot_replies(slack, "C1", ts)) == 1, "the same placeholder is reused"
 
 
+@pytest.mark.parametrize("streaming", ["edit", "native"])
 async def test_order_holds_when_the_first_placeholder_posts_slowly(
-        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot) -> None:
+        slack: FakeSlack, gemini: FakeGemini, make_bot: BotFactory, streaming: str) -> None:
+    # Edit streaming writes each answer into its placeholder: they must appear in turn order.
+    bot = await make_bot(slack_streaming=streaming)
     root = await mention(slack, bot, "start")
     await bot.settle()
     slack.delay_next("chat.postMessage", 0.6)  # message one's placeholder is slow to appear
@@ -137,6 +140,8 @@ async def test_order_holds_when_the_first_placeholder_posts_slowly(
     assert [input_text(c) for c in gemini.creates[1:]] == [
         "<@U1>: question one", "<@U2>: question two"]
     assert gemini.creates[2]["previous_interaction_id"] == ids[1]
+    assert bot_replies(slack, "C1", root)[1:] == [
+        "echo: <@U1>: question one", "echo: <@U2>: question two"], "answers show in order"
 
 
 async def test_a_process_that_loses_its_lease_stops_answering(
