@@ -12,6 +12,7 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from google import genai
 
 from bot.config import Settings
@@ -32,6 +33,8 @@ from storage import Store, ThreadKey
 
 log = get_logger("services")
 
+SLACK_CONNECTIONS = 200
+"""Connections each Slack client keeps open at most (interim edits and final writes apart)."""
 KNOWN_THREADS_MAX = 10_000
 """Threads this process remembers being part of (to answer them while Redis is unreachable)."""
 
@@ -120,6 +123,9 @@ class Services:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.store.close()
         await self.gemini.aio.aclose()
+        for client in (self.slack, self.slack_interim):
+            if client.session is not None:
+                await client.session.close()
 
 
 def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
@@ -132,6 +138,7 @@ def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
         token=token,
         base_url=settings.slack_api_url,
         timeout=30,
+        session=_keep_alive_session(30),
         retry_handlers=[
             SafeConnectionErrorRetryHandler(max_retry_count=2),
             CountingRateLimitRetryHandler(max_retry_count=5),
@@ -142,9 +149,18 @@ def make_slack_clients(settings: Settings) -> tuple[SlackClient, SlackClient]:
         token=token,
         base_url=settings.slack_api_url,
         timeout=15,
+        session=_keep_alive_session(15),
         retry_handlers=[SafeConnectionErrorRetryHandler(max_retry_count=1)],
     )
     return reliable, interim
+
+
+def _keep_alive_session(timeout_s: float) -> aiohttp.ClientSession:
+    """An HTTP session whose connections to Slack are reused (without one, slack-sdk opens a
+    new connection, TLS handshake included, for every call). Its timeout is the client's: with
+    a session, slack-sdk applies the session's."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s),
+                                 connector=aiohttp.TCPConnector(limit=SLACK_CONNECTIONS))
 
 
 def build_services(settings: Settings, store: Store) -> Services:
