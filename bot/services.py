@@ -76,6 +76,9 @@ class Services:
     """Shutting down: new turns are queued for another process instead of answered here."""
     known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
     accepting: dict[ThreadKey, AcceptGate] = field(default_factory=dict)
+    answering: set[ThreadKey] = field(default_factory=set)
+    """Threads this process is answering: its own sweep must not take one whose lease lapsed
+    while the store was unreachable (the lease owner is per process)."""
     """Threads with messages being accepted here: one at a time, in arrival order."""
     metrics: Metrics = field(default_factory=Metrics)
     jobs: JobRunner = field(init=False)

@@ -37,6 +37,8 @@ DONE_TTL_S = 24 * 3600
 THREAD_LEASE_S = 6.0
 """Short, renewed every third of it: a killed holder's thread resumes elsewhere in seconds."""
 POLL_S = 0.05
+LEASE_RETRY_S = 0.2
+"""How soon a failed lease renewal is tried again (the store may be back by then)."""
 PLACEHOLDER_WAIT_S = 5.0
 PENDING = "placeholder_pending"
 
@@ -228,12 +230,15 @@ async def drain_thread(
             renew_at = time.monotonic() + CLAIM_LEASE_S / 3
         if wait_for_ts is not None and not await store.has_turn(key, wait_for_ts):
             return
-        if await store.acquire_lease(lease, services.owner, THREAD_LEASE_S):
+        if key not in services.answering and await store.acquire_lease(
+                lease, services.owner, THREAD_LEASE_S):
             # Answering the thread's earlier turns can take long: keep our claim meanwhile.
             keeper = asyncio.create_task(_keep_claim(services, claim)) if claim else None
+            services.answering.add(key)
             try:
                 await _drain_locked(services, key, lease)
             finally:
+                services.answering.discard(key)
                 if keeper is not None:
                     keeper.cancel()
                 await store.release_lease(lease, services.owner)
@@ -301,11 +306,13 @@ async def _keep_claim(services: Services, claim: str) -> None:
 
 
 async def _keep_lease(services: Services, lease: str) -> None:
-    """Renew the lease until it is lost (returns); a failed renewal is retried next tick."""
+    """Renew the lease until it is lost (returns); a failed renewal is retried soon."""
     store = services.store
+    pause = THREAD_LEASE_S / 3
     while True:
         raise_if_cancelling()
-        await asyncio.sleep(THREAD_LEASE_S / 3)
+        await asyncio.sleep(pause)
+        pause = THREAD_LEASE_S / 3
         try:
             if await store.renew_lease(lease, services.owner, THREAD_LEASE_S):
                 continue
@@ -313,5 +320,8 @@ async def _keep_lease(services: Services, lease: str) -> None:
             if not await store.acquire_lease(lease, services.owner, THREAD_LEASE_S):
                 return
             log.info("thread_lease_reacquired", lease=lease)
-        except Exception:
-            log.warning("thread_lease_renew_failed", lease=lease, exc_info=True)
+        except Exception as exc:
+            log.warning("thread_lease_renew_failed", lease=lease, error=type(exc).__name__)
+            # Once the store is back, take the lease back before another process's
+            # recovery sweep (every 2 s) finds it free.
+            pause = LEASE_RETRY_S

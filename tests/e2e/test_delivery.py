@@ -222,3 +222,19 @@ async def test_one_process_streams_more_answers_at_once_than_the_sdks_default_po
     assert len(gemini.creates) == n
     assert all(bot_replies(slack, channel, ts)[-1].startswith("answer ")
                for channel, ts in zip(channels, threads, strict=True))
+
+
+async def test_a_sweep_in_the_answering_process_leaves_its_thread_alone(
+        slack: FakeSlack, gemini: FakeGemini, bot: RunningBot, redis_flushed: str) -> None:
+    # The lease lapsed while Redis was unreachable (its owner is this process): the recovery
+    # sweep of the same process must not answer the turn a second time.
+    gemini.queue(Reply(text="slow answer " * 20, chunk_size=12, delay_s=0.1))  # ~2 s
+    ts = await mention(slack, bot, "long one")
+    await wait_until(lambda: len(gemini.creates) == 1)
+    client = aioredis.from_url(redis_flushed)
+    await client.delete(f"gs:lease:thread:{{T1:C1:{ts}}}")
+    await client.aclose()
+    await drain_thread(bot.services, ThreadKey("T1", "C1", ts))  # what the sweep runs
+    await bot.settle()
+    assert len(gemini.creates) == 1, "answered once"
+    assert [r.strip() for r in bot_replies(slack, "C1", ts)] == [("slow answer " * 20).strip()]
