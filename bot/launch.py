@@ -9,6 +9,8 @@ machine does not delay the web process's acks.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -17,6 +19,9 @@ import time
 from collections.abc import Callable
 
 from bot.config import ConfigError, load_settings
+
+PR_SET_PDEATHSIG = 1
+"""prctl option: the signal a process gets when its parent dies."""
 
 
 def main() -> int:
@@ -30,7 +35,8 @@ def main() -> int:
         os.execv(sys.executable, command)
     if not settings.redis_url or os.environ.get("ROLE"):
         os.execv(sys.executable, command)
-    children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"})]
+    children = [subprocess.Popen(command, env={**os.environ, "ROLE": "web"},
+                                 preexec_fn=_die_with_parent)]
     for i in range(settings.workers):
         env = {**os.environ, "ROLE": "worker", "PORT": str(settings.port + 1 + i)}
         niced = _niced(settings.worker_nice)
@@ -57,10 +63,18 @@ def main() -> int:
 def _niced(increment: int) -> Callable[[], None]:
     """Run in a worker child before exec: lower its CPU priority by `increment`."""
     def lower() -> None:
+        _die_with_parent()
         if increment:
             os.nice(increment)
 
     return lower
+
+
+def _die_with_parent() -> None:
+    """Run in a child before exec: get SIGTERM when the launcher dies, even by `kill -9`
+    (Linux), so no web or worker is left running, holding its port, without it."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -107,7 +108,11 @@ async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
     finally:
         for bot in procs:
             if bot.proc.returncode is None:
+                children = _children(bot.proc.pid)  # make run's web and workers
                 bot.proc.kill()
+                for pid in children:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
                 await bot.proc.communicate()
 
 
@@ -231,3 +236,23 @@ def _niceness(pid: int) -> int:
 def _children(pid: int) -> list[int]:
     """A process's child processes, oldest first."""
     return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def test_make_run_killed_with_kill_9_leaves_no_web_or_worker_behind(
+        launch: Launcher) -> None:
+    bot = await launch(module="bot.launch", WORKERS="1")
+    await wait_healthy(bot.port + 1)
+    children = _children(bot.proc.pid)
+    assert len(children) == 2
+    bot.proc.kill()
+    await bot.proc.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return True
+        return state == "Z"
+
+    await wait_until(lambda: all(gone(pid) for pid in children), timeout=30,
+                     message="web and worker stopped with their launcher")
