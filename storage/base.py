@@ -110,12 +110,20 @@ class Store(Protocol):
         ...
 
     # -- per-thread ordering ------------------------------------------------------------------
-    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> None:
-        """Add a pending turn; turns are taken in Slack `ts` order. Re-adding a ts is a no-op."""
+    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                           new_state: ThreadState | None = None, state_ttl_s: int = 0) -> bool:
+        """Add a pending turn; turns are taken in Slack `ts` order. Re-adding a pending ts is a
+        no-op (False). With `new_state`, a thread without state gets it (for `state_ttl_s`)."""
         ...
 
     async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
         """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
+        ...
+
+    async def hand_over_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                             claim: str, owner: str, done_ttl_s: int) -> bool:
+        """`update_turn`, `complete_claim(claim, owner, done_ttl_s)` and `notify_ready(key)`
+        at once: how a web process hands a queued turn to the workers."""
         ...
 
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:

@@ -163,19 +163,24 @@ class MemoryStore:
             del self._claims[idem_key]
 
     # -- per-thread ordering ------------------------------------------------------------------
-    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> None:
-        """Add a pending turn ordered by exact ts; re-adding a pending ts is a no-op."""
+    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                           new_state: ThreadState | None = None, state_ttl_s: int = 0) -> bool:
+        """Add a pending turn ordered by exact ts (False if that ts is already pending), and
+        give the thread `new_state` unless it has a state."""
         micros = slack_ts_micros(message_ts)
         now = self._clock()
         queue = self._live_queue(key, now)
         if queue is None:
             queue = self._turns[key] = _TurnQueue(deadline=0.0)
         if message_ts in queue.payloads:
-            return
+            return False
         queue.payloads[message_ts] = json.dumps(payload)
         heapq.heappush(queue.heap, (micros, message_ts))
         queue.deadline = now + TURN_QUEUE_TTL_S
+        if new_state is not None and await self.get_thread(key) is None:
+            await self.save_thread(key, new_state, state_ttl_s)
         self._maybe_sweep()
+        return True
 
     async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
         """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
@@ -184,6 +189,14 @@ class MemoryStore:
             return False
         queue.payloads[message_ts] = json.dumps(payload)
         return True
+
+    async def hand_over_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                             claim: str, owner: str, done_ttl_s: int) -> bool:
+        """Update the turn's payload, mark its claim done and wake a worker for the thread."""
+        updated = await self.update_turn(key, message_ts, payload)
+        await self.complete_claim(claim, owner, done_ttl_s)
+        await self.notify_ready(key)
+        return updated
 
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
         """Return the pending turn with the smallest ts, without removing it."""

@@ -41,6 +41,7 @@ try:  # redis-py >= 7.1: its version is read once, not from package metadata per
 except ImportError:
     DriverInfo = None
 
+from storage import redis_lua as lua
 from storage.base import ClaimResult, ThreadKey, ThreadState
 from storage.channel_log import RedisChannelLog
 from storage.jobs import RedisJobs
@@ -49,106 +50,6 @@ from storage.records import RedisRecords
 
 _MAX_EXACT_SCORE = 2**53
 """Largest integer a zset score (an IEEE double) holds exactly: ts up to year 2255."""
-
-_DONE = "D"
-_LEASED = "L:"
-
-# KEYS[1] claim; ARGV[1] lease value, ARGV[2] lease ms.
-_CLAIM_LUA = """
-local v = redis.call('GET', KEYS[1])
-if not v then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 'claimed'
-end
-if v == 'D' then return 'done' end
-return 'in_progress'
-"""
-
-# KEYS[1] claim or lease; ARGV[1] expected value, ARGV[2] new lease ms.
-_RENEW_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-"""
-
-# KEYS[1] claim or lease; ARGV[1] expected value.
-_RELEASE_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0
-"""
-
-# KEYS[1] claim; ARGV[1] owner's lease value, ARGV[2] done ttl ms.
-# Done keeps its TTL; a live lease of another owner is left alone (that owner completes it).
-_COMPLETE_LUA = """
-local v = redis.call('GET', KEYS[1])
-if v and v ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], 'D', 'PX', ARGV[2])
-return 1
-"""
-
-# KEYS[1] zset, KEYS[2] payload hash; ARGV[1] score, ARGV[2] ts, ARGV[3] payload, ARGV[4] ms.
-_ENQUEUE_LUA = """
-if redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return 1
-"""
-
-# KEYS[1] zset, KEYS[2] payload hash; ARGV[1] ts, ARGV[2] payload. Only for a pending turn.
-_UPDATE_LUA = """
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-return 1
-"""
-
-# KEYS[1] zset, KEYS[2] payload hash. Drops orphans (e.g. one of the two keys evicted).
-_PEEK_LUA = """
-while true do
-  local m = redis.call('ZRANGE', KEYS[1], 0, 0)
-  if #m == 0 then return false end
-  local p = redis.call('HGET', KEYS[2], m[1])
-  if p then return {m[1], p} end
-  redis.call('ZREM', KEYS[1], m[1])
-end
-"""
-
-
-# KEYS[1] bucket hash; ARGV[1] tokens per second, ARGV[2] capacity. Server time, so every
-# process agrees. Returns the wait in seconds as a string (0 = a token was taken).
-_TAKE_TOKEN_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local rate = tonumber(ARGV[1])
-local cap = tonumber(ARGV[2])
-local v = redis.call('HMGET', KEYS[1], 'tokens', 'stamp', 'paused')
-local tokens = tonumber(v[1]) or cap
-local stamp = tonumber(v[2]) or now
-local paused = tonumber(v[3]) or 0
-tokens = math.min(cap, tokens + math.max(0, now - stamp) * rate)
-local wait = 0
-if paused > now then wait = paused - now end
-if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
-if wait <= 0 then tokens = tokens - 1 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'stamp', tostring(now))
-redis.call('PEXPIRE', KEYS[1], 600000)
-return tostring(wait)
-"""
-
-# KEYS[1] bucket hash; ARGV[1] pause seconds.
-_PAUSE_BUCKET_LUA = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-local until_ = now + tonumber(ARGV[1])
-local paused = tonumber(redis.call('HGET', KEYS[1], 'paused')) or 0
-if until_ > paused then redis.call('HSET', KEYS[1], 'paused', tostring(until_)) end
-redis.call('PEXPIRE', KEYS[1], 600000)
-return 1
-"""
-
 
 def _ms(seconds: float, what: str) -> int:
     """A positive duration in whole milliseconds (at least 1) for PX/PEXPIRE."""
@@ -174,15 +75,15 @@ class RedisStore:
         self.jobs = RedisJobs(client, prefix)
         self.records = RedisRecords(client, prefix)
         self.channel_log = RedisChannelLog(client, prefix)
-        self._claim_script = client.register_script(_CLAIM_LUA)
-        self._renew_script = client.register_script(_RENEW_LUA)
-        self._release_script = client.register_script(_RELEASE_LUA)
-        self._complete_script = client.register_script(_COMPLETE_LUA)
-        self._enqueue_script = client.register_script(_ENQUEUE_LUA)
-        self._peek_script = client.register_script(_PEEK_LUA)
-        self._update_script = client.register_script(_UPDATE_LUA)
-        self._take_token_script = client.register_script(_TAKE_TOKEN_LUA)
-        self._pause_bucket_script = client.register_script(_PAUSE_BUCKET_LUA)
+        self._claim_script = client.register_script(lua.CLAIM)
+        self._renew_script = client.register_script(lua.RENEW)
+        self._release_script = client.register_script(lua.RELEASE)
+        self._complete_script = client.register_script(lua.COMPLETE)
+        self._enqueue_script = client.register_script(lua.ENQUEUE)
+        self._peek_script = client.register_script(lua.PEEK)
+        self._update_script = client.register_script(lua.UPDATE)
+        self._take_token_script = client.register_script(lua.TAKE_TOKEN)
+        self._pause_bucket_script = client.register_script(lua.PAUSE_BUCKET)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str = "gs", **client_kwargs: Any) -> RedisStore:
@@ -245,9 +146,11 @@ class RedisStore:
     # -- thread state -------------------------------------------------------------------------
     async def get_thread(self, key: ThreadKey) -> ThreadState | None:
         """Return the thread's state, or None when the bot is not part of the thread."""
-        raw = await self._r.get(self._thread_key(key))
-        if raw is None:
-            raw = await self._r.get(self._legacy_thread_key(key))
+        async with self._r.pipeline(transaction=False) as pipe:  # one round trip for both
+            pipe.get(self._thread_key(key))
+            pipe.get(self._legacy_thread_key(key))
+            raw, legacy = await pipe.execute()
+        raw = raw if raw is not None else legacy
         return None if raw is None else ThreadState.model_validate_json(raw)
 
     async def save_thread(self, key: ThreadKey, state: ThreadState, ttl_s: int) -> None:
@@ -262,39 +165,61 @@ class RedisStore:
     # -- exactly-once -------------------------------------------------------------------------
     async def claim(self, idem_key: str, owner: str, lease_s: float) -> ClaimResult:
         """Claim `idem_key` for `owner` unless it is done or held by a live lease (even own)."""
-        args = [_LEASED + owner, _ms(lease_s, "lease_s")]
+        args = [lua.LEASED + owner, _ms(lease_s, "lease_s")]
         result = await self._claim_script(keys=[self._claim_key(idem_key)], args=args)
         return ClaimResult(_text(result))
 
     async def renew_claim(self, idem_key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease while working; False if `owner` no longer holds it."""
-        args = [_LEASED + owner, _ms(lease_s, "lease_s")]
+        args = [lua.LEASED + owner, _ms(lease_s, "lease_s")]
         return bool(await self._renew_script(keys=[self._claim_key(idem_key)], args=args))
 
     async def complete_claim(self, idem_key: str, owner: str, ttl_s: int) -> None:
         """Mark done unless another owner holds a live lease (then it will complete it)."""
-        args = [_LEASED + owner, _ms(ttl_s, "ttl_s")]
+        args = [lua.LEASED + owner, _ms(ttl_s, "ttl_s")]
         await self._complete_script(keys=[self._claim_key(idem_key)], args=args)
 
     async def release_claim(self, idem_key: str, owner: str) -> None:
         """Give the claim up if `owner` holds its lease; a DONE claim stays done."""
-        await self._release_script(keys=[self._claim_key(idem_key)], args=[_LEASED + owner])
+        await self._release_script(keys=[self._claim_key(idem_key)], args=[lua.LEASED + owner])
 
     # -- per-thread ordering ------------------------------------------------------------------
-    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> None:
-        """Add a pending turn ordered by exact ts; re-adding a pending ts is a no-op."""
+    async def enqueue_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                           new_state: ThreadState | None = None, state_ttl_s: int = 0) -> bool:
+        """Add a pending turn ordered by exact ts (False if that ts is already pending), and
+        give the thread `new_state` unless it has a state: one round trip."""
         score = slack_ts_micros(message_ts)
         if score > _MAX_EXACT_SCORE:
             raise ValueError(f"Slack ts too large for an exact zset score: {message_ts!r}")
-        args = [score, message_ts, json.dumps(payload), TURN_QUEUE_TTL_S * 1000]
-        await self._enqueue_script(keys=self._turn_keys(key), args=args)
-        # Separate command (another Cluster slot); only crash recovery reads it.
-        await self._r.zadd(self._pending_key(), {str(key): time.time()})
+        state = "" if new_state is None else new_state.model_dump_json()
+        state_ms = _ms(state_ttl_s, "state_ttl_s") if new_state is not None else 0
+        keys = [*self._turn_keys(key), self._thread_key(key)]
+        args = [score, message_ts, json.dumps(payload), TURN_QUEUE_TTL_S * 1000, state, state_ms]
+        # EVAL, not a registered Script: redis-py checks a pipeline's scripts with an extra
+        # SCRIPT EXISTS round trip. The pending index is another Cluster slot: not in the script.
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.eval(lua.ENQUEUE, len(keys), *keys, *args)
+            pipe.zadd(self._pending_key(), {str(key): time.time()})
+            queued, _ = await pipe.execute()
+        return bool(queued)
 
     async def update_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any]) -> bool:
         """Replace a pending turn's payload; False (and nothing stored) if it is not pending."""
         args = [message_ts, json.dumps(payload)]
         return bool(await self._update_script(keys=self._turn_keys(key), args=args))
+
+    async def hand_over_turn(self, key: ThreadKey, message_ts: str, payload: dict[str, Any], *,
+                             claim: str, owner: str, done_ttl_s: int) -> bool:
+        """Replace a pending turn's payload, mark its claim done and push the thread to the
+        workers, in one round trip; False (nothing stored) if the turn is not pending."""
+        turn_keys = self._turn_keys(key)
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.eval(lua.UPDATE, 2, *turn_keys, message_ts, json.dumps(payload))
+            pipe.eval(lua.COMPLETE, 1, self._claim_key(claim), lua.LEASED + owner,
+                      _ms(done_ttl_s, "done_ttl_s"))
+            pipe.rpush(self._ready_key(), str(key))
+            updated, *_ = await pipe.execute()
+        return bool(updated)
 
     async def peek_turn(self, key: ThreadKey) -> tuple[str, dict[str, Any]] | None:
         """Return the pending turn with the smallest ts, without removing it."""

@@ -173,8 +173,8 @@ async def test_turns_come_out_in_exact_ts_order(store: Store) -> None:
 
 
 async def test_reenqueue_is_noop_and_queues_are_per_thread(store: Store) -> None:
-    await store.enqueue_turn(KEY, "1700000000.000300", {"text": "first"})
-    await store.enqueue_turn(KEY, "1700000000.000300", {"text": "retry"})
+    assert await store.enqueue_turn(KEY, "1700000000.000300", {"text": "first"}) is True
+    assert await store.enqueue_turn(KEY, "1700000000.000300", {"text": "retry"}) is False
     await store.enqueue_turn(OTHER, "1700000000.000001", {"text": "elsewhere"})
     assert await store.peek_turn(KEY) == ("1700000000.000300", {"text": "first"})
     assert await drain(store, KEY) == ["1700000000.000300"]
@@ -182,6 +182,41 @@ async def test_reenqueue_is_noop_and_queues_are_per_thread(store: Store) -> None
 
     await store.enqueue_turn(KEY, "1700000000.000300", {"text": "again"})  # after removal
     assert await store.peek_turn(KEY) == ("1700000000.000300", {"text": "again"})
+
+
+async def test_enqueueing_a_new_threads_first_turn_gives_it_a_state(store: Store) -> None:
+    joined = ThreadState(last_activity=1700000000.5)
+    assert await store.enqueue_turn(KEY, "1700000000.000100", {}, new_state=joined,
+                                    state_ttl_s=60)
+    assert await store.get_thread(KEY) == joined
+    # A thread that already has a state keeps it; a turn already pending sets nothing.
+    later = full_state()
+    await store.save_thread(OTHER, later, ttl_s=60)
+    assert await store.enqueue_turn(OTHER, "1700000000.000200", {}, new_state=joined,
+                                    state_ttl_s=60)
+    assert await store.get_thread(OTHER) == later
+    await store.delete_thread(KEY)
+    assert not await store.enqueue_turn(KEY, "1700000000.000100", {}, new_state=joined,
+                                        state_ttl_s=60)
+    assert await store.get_thread(KEY) is None
+
+
+async def test_handing_a_turn_over_updates_it_completes_its_claim_and_wakes_a_worker(
+        store: Store) -> None:
+    await store.claim("evt-h", "web-1", lease_s=30)
+    await store.enqueue_turn(KEY, "1700000000.000100", {"pending": True})
+    assert await store.hand_over_turn(KEY, "1700000000.000100", {"pending": False},
+                                      claim="evt-h", owner="web-1", done_ttl_s=60)
+    assert await store.peek_turn(KEY) == ("1700000000.000100", {"pending": False})
+    assert await store.claim("evt-h", "web-2", lease_s=30) is ClaimResult.DONE
+    assert await store.wait_ready(0.5) == KEY
+    # A turn no longer pending is not re-created; the claim is still completed.
+    await store.remove_turn(KEY, "1700000000.000100")
+    await store.claim("evt-g", "web-1", lease_s=30)
+    assert not await store.hand_over_turn(KEY, "1700000000.000100", {"late": True},
+                                          claim="evt-g", owner="web-1", done_ttl_s=60)
+    assert await store.peek_turn(KEY) is None
+    assert await store.claim("evt-g", "web-2", lease_s=30) is ClaimResult.DONE
 
 
 async def test_has_turn_and_remove_turn(store: Store) -> None:

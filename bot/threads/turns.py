@@ -13,7 +13,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from slack_sdk.errors import SlackApiError
@@ -60,7 +60,7 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
     with structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts):
         try:
             async with _in_arrival_order(services, msg.key):
-                queued = await _claim_and_queue(services, msg, spooled)
+                outcome = await _claim_and_queue(services, msg, spooled)
         except (*STORE_DOWN, ClaimHeldElsewhere) as exc:
             if not isinstance(exc, ClaimHeldElsewhere):
                 services.store_failed()
@@ -71,8 +71,8 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
             return
         if spooled is not None and services.spool is not None:
             services.spool.drop(spooled)  # the store has it now
-        if not queued:
-            return
+        if outcome != "queued":
+            return  # not ours, or already handed to the workers (ROLE=web)
         if services.draining:
             services.metrics.turns.labels("handed_over").inc()
             log.info("turn_handed_over")  # queued: another process or the next start answers it
@@ -102,9 +102,14 @@ async def _in_arrival_order(services: Services, key: ThreadKey) -> AsyncIterator
             del services.accepting[key]
 
 
+Accepted = Literal["ignored", "queued", "handed_over"]
+"""What accepting a message did: nothing (not ours to answer now), queued its turn for this
+process to answer, or queued it and handed it to the worker processes (ROLE=web)."""
+
+
 async def _claim_and_queue(services: Services, msg: IncomingMessage,
-                           spooled: SpoolEntry | None) -> bool:
-    """Claim the message and queue its turn; False when it is not ours to answer (now)."""
+                           spooled: SpoolEntry | None) -> Accepted:
+    """Claim the message and queue its turn, unless it is not ours to answer (now)."""
     store = services.store
     if msg.mentioned or msg.is_dm:
         services.remember_thread(msg.key)  # before any await: a quick reply is ours too
@@ -113,7 +118,7 @@ async def _claim_and_queue(services: Services, msg: IncomingMessage,
         services.remember_thread(msg.key)
     elif not (msg.mentioned or msg.is_dm or msg.key in services.known_threads):
         log.debug("ignored_not_in_thread", channel=msg.channel_id)
-        return False
+        return "ignored"
     claim = await store.claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)
     if (claim is ClaimResult.IN_PROGRESS and spooled is not None
             and await store.renew_claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)):
@@ -125,19 +130,18 @@ async def _claim_and_queue(services: Services, msg: IncomingMessage,
         services.metrics.duplicates.inc()
         if spooled is not None and spooled.note_ts:
             await _delete_note(services, msg, spooled.note_ts)
-        return False
+        return "ignored"
     log.info("turn_accepted", channel=msg.channel_id, ts=msg.ts)
     try:
-        if not await store.has_turn(msg.key, msg.ts):
-            note = spooled.note_ts if spooled is not None else None
-            await _queue_turn(services, msg, state, note)
+        handed_over = await _queue_turn(services, msg, state,
+                                        spooled.note_ts if spooled is not None else None)
     except BaseException as exc:
         # Nothing was queued: let a Slack retry (or the spool replay) try again.
         if not isinstance(exc, STORE_DOWN):
             await store.release_claim(msg.idempotency_key, services.owner)
         raise
     services.remember_thread(msg.key)
-    return True
+    return "handed_over" if handed_over else "queued"
 
 
 async def _spool(services: Services, msg: IncomingMessage) -> None:
@@ -172,24 +176,26 @@ async def _delete_note(services: Services, msg: IncomingMessage, note_ts: str) -
 
 
 async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadState | None,
-                      note_ts: str | None = None) -> None:
-    """Join the thread if new, queue the turn, then show at once that an answer is coming.
+                      note_ts: str | None = None) -> bool:
+    """Queue the turn (joining the thread if new), then show at once that an answer is coming;
+    True when it was also handed to the worker processes (ROLE=web).
 
     The queue slot is taken before any Slack call, so two quick messages keep their ts order
     however long each placeholder takes to post; the answerer waits briefly for it. A spooled
-    message's "delayed" note (`note_ts`) becomes its placeholder.
+    message's "delayed" note (`note_ts`) becomes its placeholder. Two store round trips in all,
+    the web process's whole share of a turn besides the placeholder.
     """
     store = services.store
-    if state is None:
-        joined = ThreadState(last_activity=time.time())
-        await store.save_thread(msg.key, joined, services.settings.thread_ttl_s)
     payload: dict[str, Any] = {
         "message": msg.to_payload(),
         PENDING: True,
         "claim_owner": services.owner,
         "accepted_at": time.time(),
     }
-    await store.enqueue_turn(msg.key, msg.ts, payload)
+    joined = ThreadState(last_activity=time.time()) if state is None else None
+    if not await store.enqueue_turn(msg.key, msg.ts, payload, new_state=joined,
+                                    state_ttl_s=services.settings.thread_ttl_s):
+        return False  # an earlier delivery queued it (and its process answers or hands it on)
     blocks = stop_blocks(AnswerRef.first(msg))
     try:
         if note_ts is not None:
@@ -203,8 +209,13 @@ async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadSta
         # The answer still comes: its streamer posts the first message itself.
         log.warning("placeholder_failed", channel=msg.channel_id, error=exc.response.get("error"))
         placeholder = None
-    await store.update_turn(msg.key, msg.ts, {**payload, PENDING: False,
-                                              "placeholder_ts": placeholder})
+    posted = {**payload, PENDING: False, "placeholder_ts": placeholder}
+    if services.settings.role != "web":
+        await store.update_turn(msg.key, msg.ts, posted)
+        return False
+    await store.hand_over_turn(msg.key, msg.ts, posted, claim=msg.idempotency_key,
+                               owner=services.owner, done_ttl_s=DONE_TTL_S)
+    return True
 
 
 async def drain_thread(
