@@ -53,9 +53,10 @@ def create_bolt_app(services: Services) -> AsyncApp:
 
     @app.middleware
     async def observe(body: dict[str, Any], next: Callable[[], Awaitable[Any]]) -> Any:
-        """Count every delivery (HTTP or Socket Mode)."""
+        """Count every delivery (HTTP or Socket Mode) and mark it as being acked."""
         services.metrics.events_received.labels(delivery_type(body)).inc()
-        return await next()
+        with services.ack_first.acking():
+            return await next()
 
     register_all(app, services)
     return app

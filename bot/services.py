@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from google import genai
 
+from bot.ack_first import AckFirst
 from bot.config import Settings
 from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
@@ -76,6 +77,8 @@ class Services:
     """Shutting down: new turns are queued for another process instead of answered here."""
     known_threads: OrderedDict[ThreadKey, None] = field(default_factory=OrderedDict)
     accepting: dict[ThreadKey, AcceptGate] = field(default_factory=dict)
+    ack_first: AckFirst = field(default_factory=AckFirst)
+    """Events being acked: the turns they set off wait for a quiet moment (bot/ack_first.py)."""
     answering: set[ThreadKey] = field(default_factory=set)
     """Threads this process is answering: its own sweep must not take one whose lease lapsed
     while the store was unreachable (the lease owner is per process)."""

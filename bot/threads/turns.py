@@ -60,7 +60,8 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
     with structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts):
         try:
             async with _in_arrival_order(services, msg.key):
-                outcome = await _claim_and_queue(services, msg, spooled)
+                async with services.ack_first.follow_up():  # a burst's acks go first
+                    outcome = await _claim_and_queue(services, msg, spooled)
         except (*STORE_DOWN, ClaimHeldElsewhere) as exc:
             if not isinstance(exc, ClaimHeldElsewhere):
                 services.store_failed()
