@@ -19,11 +19,12 @@ import time
 
 import aiohttp
 
-from bench.common import ROOT, free_port, pct
+from bench.common import ROOT, pct
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
 from tests.support.harness import BOT_TOKEN, GEMINI_KEY, SIGNING_SECRET
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 AGENT = "antigravity-preview-05-2026"

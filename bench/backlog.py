@@ -26,7 +26,6 @@ from bench.common import (
     bot_env,
     cpu_s,
     fakes,
-    free_port,
     healthy,
     mentions,
     process_tree,
@@ -37,6 +36,7 @@ from bench.run import BURST, IDLE, ack_latency, measure_acks
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender
 from tests.support.harness import SIGNING_SECRET
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 MODEL = "gemini-3.5-flash"

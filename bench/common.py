@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -26,19 +25,6 @@ def pct(values: list[float], q: float) -> float:
     """The `q` quantile (nearest rank) of `values`."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
-def free_port() -> int:
-    """A free port whose successor is free too (make run's worker listens on PORT+1)."""
-    while True:
-        with socket.socket() as sock, socket.socket() as after:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            try:
-                after.bind(("0.0.0.0", port + 1))
-            except OSError:
-                continue
-            return port
 
 
 async def fakes() -> tuple[FakeSlack, FakeGemini]:

@@ -22,7 +22,6 @@ from bench.common import (
     bot_env,
     cpu_s,
     fakes,
-    free_port,
     healthy,
     mentions,
     pct,
@@ -34,6 +33,7 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
 from tests.support.harness import SIGNING_SECRET, RunningBot, start_bot
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 

@@ -20,11 +20,12 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bench.common import ROOT, bot_env, fakes, free_port, healthy, mentions, pct, stop
+from bench.common import ROOT, bot_env, fakes, healthy, mentions, pct, stop
 from bench.run import BURST, IDLE
 from fakes.gemini import Reply
 from fakes.slack import EventSender, FakeSlack
 from tests.support.harness import SIGNING_SECRET
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 APP_TOKEN = "xapp-bench"

@@ -10,6 +10,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from bot.delivery.edit_budget import UpdateBudget
 from bot.delivery.native_support import StreamSupport
 from bot.gemini import make_client
 from bot.jobs import JobRunner
+from bot.journal import Journal
 from bot.logs import get_logger
 from bot.metrics import Metrics
 from bot.slack_client import (
@@ -42,10 +44,10 @@ KNOWN_THREADS_MAX = 10_000
 
 @dataclass
 class AcceptGate:
-    """Lets one thread's messages be accepted one at a time, in arrival order."""
+    """One thread's line of messages showing their answers are coming, in arrival order."""
 
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    users: int = 0
+    last: asyncio.Future[None] | None = None
+    """Done once the newest message in line (and every one before it) is through."""
 
 
 @dataclass
@@ -70,6 +72,8 @@ class Services:
     streams: StreamSupport = field(default_factory=StreamSupport)
     """Where native streaming / thread status turned out unavailable (SLACK_STREAMING=auto)."""
     spool: Spool | None = None
+    journal: Journal | None = None
+    """Write-ahead journal of messages being acked (bot/journal.py)."""
     """Messages accepted while the store was unreachable, waiting to be replayed."""
     store_down_since: float | None = None
     """When the store last stopped answering (None while it answers)."""
@@ -181,6 +185,7 @@ def build_services(settings: Settings, store: Store) -> Services:
         budget=UpdateBudget(settings.updates_per_minute, store=store),
         spool=Spool(settings.spool_dir),
     )
+    services.journal = Journal(Path(settings.spool_dir) / "journal", owner=services.owner)
     metrics = services.metrics
     for client in (slack, interim):
         client.on_error = metrics.slack_error

@@ -27,6 +27,8 @@ class SpoolEntry:
     message: dict[str, Any]
     note_ts: str | None = None
     spooled_at: float = 0.0
+    dead_owner: str | None = None
+    """The process that acked it and died before the store had it (its claim may be left)."""
     fd: int | None = field(default=None, repr=False)
 
 
@@ -41,17 +43,20 @@ class Spool:
     def _path(self, idem_key: str) -> Path:
         return self.directory / (hashlib.sha256(idem_key.encode()).hexdigest()[:24] + ".json")
 
-    def keep(self, idem_key: str, message: dict[str, Any], note_ts: str | None = None) -> Path:
+    def keep(self, idem_key: str, message: dict[str, Any], note_ts: str | None = None,
+             dead_owner: str | None = None) -> Path:
         """Write (or merge into) the message's entry; two deliveries of one message share it."""
         path = self._path(idem_key)
-        entry: dict[str, Any] = {"message": message, "note_ts": note_ts, "spooled_at": time.time()}
+        entry: dict[str, Any] = {"message": message, "note_ts": note_ts, "spooled_at": time.time(),
+                                 "dead_owner": dead_owner}
         with contextlib.suppress(OSError, ValueError):
             old = json.loads(path.read_text())
             # app_mention and message.* of one message: keep "mentioned" and the first note.
             merged = dict(old.get("message") or {})
             merged["mentioned"] = bool(merged.get("mentioned")) or bool(message.get("mentioned"))
             entry = {"message": merged, "note_ts": old.get("note_ts") or note_ts,
-                     "spooled_at": old.get("spooled_at") or entry["spooled_at"]}
+                     "spooled_at": old.get("spooled_at") or entry["spooled_at"],
+                     "dead_owner": old.get("dead_owner") or dead_owner}
         self._write(path, entry)
         return path
 
@@ -99,7 +104,8 @@ class Spool:
             self._taken.add(path)
             found.append(SpoolEntry(path=path, message=dict(raw.get("message") or {}),
                                     note_ts=raw.get("note_ts"),
-                                    spooled_at=float(raw.get("spooled_at") or 0.0), fd=fd))
+                                    spooled_at=float(raw.get("spooled_at") or 0.0),
+                                    dead_owner=raw.get("dead_owner"), fd=fd))
         return sorted(found, key=lambda e: (e.spooled_at, str(e.message.get("ts"))))
 
     def drop(self, entry: SpoolEntry) -> None:

@@ -97,6 +97,12 @@ class Store(Protocol):
         """
         ...
 
+    async def claim_in_thread(self, idem_key: str, owner: str, lease_s: float,
+                              key: ThreadKey) -> tuple[ClaimResult, ThreadState | None]:
+        """`claim(idem_key, ...)` and `get_thread(key)` at once, for a message that is a turn
+        whatever the thread's state (a mention, a DM): one round trip before its ack."""
+        ...
+
     async def renew_claim(self, idem_key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease while working; False if `owner` no longer holds it."""
         ...

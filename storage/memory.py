@@ -137,6 +137,11 @@ class MemoryStore:
         self._maybe_sweep()
         return ClaimResult.CLAIMED
 
+    async def claim_in_thread(self, idem_key: str, owner: str, lease_s: float,
+                              key: ThreadKey) -> tuple[ClaimResult, ThreadState | None]:
+        """`claim` and `get_thread(key)` together."""
+        return await self.claim(idem_key, owner, lease_s), await self.get_thread(key)
+
     async def renew_claim(self, idem_key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease while working; False if `owner` no longer holds it."""
         lease_s = positive(lease_s, "lease_s")

@@ -169,6 +169,19 @@ class RedisStore:
         result = await self._claim_script(keys=[self._claim_key(idem_key)], args=args)
         return ClaimResult(_text(result))
 
+    async def claim_in_thread(self, idem_key: str, owner: str, lease_s: float,
+                              key: ThreadKey) -> tuple[ClaimResult, ThreadState | None]:
+        """`claim` and `get_thread(key)` in one round trip (the claim whatever the state)."""
+        args = [lua.LEASED + owner, _ms(lease_s, "lease_s")]
+        async with self._r.pipeline(transaction=False) as pipe:
+            pipe.get(self._thread_key(key))
+            pipe.get(self._legacy_thread_key(key))
+            pipe.eval(lua.CLAIM, 1, self._claim_key(idem_key), *args)
+            raw, legacy, result = await pipe.execute()
+        raw = raw if raw is not None else legacy
+        state = None if raw is None else ThreadState.model_validate_json(raw)
+        return ClaimResult(_text(result)), state
+
     async def renew_claim(self, idem_key: str, owner: str, lease_s: float) -> bool:
         """Extend the lease while working; False if `owner` no longer holds it."""
         args = [lua.LEASED + owner, _ms(lease_s, "lease_s")]

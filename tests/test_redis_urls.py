@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,15 +10,10 @@ from pathlib import Path
 import pytest
 
 from storage import RedisStore, StoreUnavailable, ThreadKey, ThreadState, open_store
+from tests.support.ports import free_port
 from tests.support.redis_server import RedisServer
 
 PASSWORD = "s3cret-pw"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _round_trip(store: RedisStore) -> None:
@@ -56,7 +50,7 @@ def tls_files(tmp_path: Path) -> Iterator[Path]:
 
 
 async def test_rediss_url_with_password_and_ca(tls_files: Path) -> None:
-    tls_port = _free_port()
+    tls_port = free_port()
     cert, key = tls_files / "cert.pem", tls_files / "key.pem"
     args = ["--requirepass", PASSWORD, "--tls-port", str(tls_port), "--tls-cert-file", str(cert),
             "--tls-key-file", str(key), "--tls-ca-cert-file", str(cert),

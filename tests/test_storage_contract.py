@@ -184,6 +184,16 @@ async def test_reenqueue_is_noop_and_queues_are_per_thread(store: Store) -> None
     assert await store.peek_turn(KEY) == ("1700000000.000300", {"text": "again"})
 
 
+async def test_claiming_in_a_thread_also_reads_its_state(store: Store) -> None:
+    assert await store.claim_in_thread("evt-t", "w1", 30, KEY) == (ClaimResult.CLAIMED, None)
+    state = full_state()
+    await store.save_thread(KEY, state, ttl_s=60)
+    assert await store.claim_in_thread("evt-t", "w2", 30, KEY) == (
+        ClaimResult.IN_PROGRESS, state)
+    await store.complete_claim("evt-t", "w1", 60)
+    assert await store.claim_in_thread("evt-t", "w2", 30, KEY) == (ClaimResult.DONE, state)
+
+
 async def test_enqueueing_a_new_threads_first_turn_gives_it_a_state(store: Store) -> None:
     joined = ThreadState(last_activity=1700000000.5)
     assert await store.enqueue_turn(KEY, "1700000000.000100", {}, new_state=joined,

@@ -18,8 +18,9 @@ from bot.controls.buttons import (
 from bot.controls.stopping import request_stop
 from bot.logs import get_logger
 from bot.services import Services
+from bot.threads.intake import CLAIM_LEASE_S, DONE_TTL_S
 from bot.threads.runs import NOT_LATEST, last_turn, regenerate_payload
-from bot.threads.turns import CLAIM_LEASE_S, DONE_TTL_S, drain_thread
+from bot.threads.turns import drain_thread
 from storage import ClaimResult
 
 log = get_logger("answer_actions")

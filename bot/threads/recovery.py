@@ -55,6 +55,8 @@ async def replay_spool(services: Services, *, interval_s: float = REPLAY_INTERVA
         raise_if_cancelling()
         await asyncio.sleep(delay)
         try:
+            if spool is not None and services.journal is not None:
+                services.journal.recover(spool)  # journaled by a process that died
             waiting = spool.pending() if spool is not None else 0
             if not waiting and services.store_down_since is None:
                 delay = interval_s

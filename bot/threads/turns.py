@@ -1,9 +1,10 @@
-"""Exactly-once, in-order turns: claim a message, queue it per thread, and drain the queue.
+"""Exactly-once, in-order turns: after the ack, show the answer is coming and drain the queue.
 
 Every delivery of a user message (Slack retries, `app_mention` plus `message.*`) maps to one
-idempotency key. The first delivery to claim it queues the turn in the thread's queue (ordered
-by Slack `ts`) and posts the placeholder; whichever process holds the thread's lease answers
-the queued turns one by one, so each answer chains to the one before it.
+idempotency key. Before the ack, the first delivery to claim it queues the turn in the
+thread's queue, ordered by Slack `ts` (bot/threads/intake.py); after the ack it posts the
+placeholder, and whichever process holds the thread's lease answers the queued turns one by
+one, so each answer chains to the one before it.
 """
 
 from __future__ import annotations
@@ -11,74 +12,79 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from functools import partial
-from typing import Any, Literal
+from typing import Any
 
 import structlog
-from slack_sdk.errors import SlackApiError
 
 from bot.cancellation import raise_if_cancelling
-from bot.controls.buttons import AnswerRef, stop_blocks
-from bot.delivery.answer_writer import show_pending
-from bot.delivery.edit_streamer import THINKING, text_message
+from bot.journal import Held
 from bot.logs import get_logger
 from bot.services import AcceptGate, Services
 from bot.spool import SpoolEntry
 from bot.store_retry import STORE_DOWN, patiently
 from bot.threads.conversation import answer_turn
+from bot.threads.intake import (
+    CLAIM_LEASE_S,
+    DONE_TTL_S,
+    PENDING,
+    post_delayed_note,
+    show_and_hand_over,
+    take_in,
+)
 from bot.threads.messages import IncomingMessage
-from storage import ClaimResult, ThreadKey, ThreadState
+from storage import ThreadKey
 
 log = get_logger("turns")
 
-CLAIM_LEASE_S = 60.0
-DONE_TTL_S = 24 * 3600
 THREAD_LEASE_S = 6.0
 """Short, renewed every third of it: a killed holder's thread resumes elsewhere in seconds."""
 POLL_S = 0.05
 LEASE_RETRY_S = 0.2
 """How soon a failed lease renewal is tried again (the store may be back by then)."""
 PLACEHOLDER_WAIT_S = 5.0
-PENDING = "placeholder_pending"
-
-DELAYED_NOTE = (":hourglass_flowing_sand: _I have your message, but my conversation store is "
-                "unreachable right now. I'll answer here as soon as it's back._")
-
-
-class ClaimHeldElsewhere(Exception):
-    """A spooled message's claim is leased by another owner: replay it later."""
 
 
 async def accept_message(services: Services, msg: IncomingMessage, *,
-                         spooled: SpoolEntry | None = None) -> None:
-    """Entry point for a user message the listeners decided may be a turn.
+                         held: Held | None = None, spooled: SpoolEntry | None = None) -> None:
+    """Answer a user message the listeners decided may be a turn: take it in (claim and queue
+    it, or spool it), show that an answer is coming, and answer it or hand it on.
 
-    When the store is unreachable the message goes to the local spool (with a "delayed" note
-    in Slack) and is replayed here, with `spooled` set, once the store answers again.
+    `held` is its write-ahead journal entry, dropped once the store or spool has the message;
+    `spooled`, its spool entry when it is replayed from there.
     """
-    with structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts):
+    with (structlog.contextvars.bound_contextvars(thread=str(msg.key), turn=msg.ts),
+          _in_arrival_order(services, msg.key) as my_turn):
         try:
-            async with _in_arrival_order(services, msg.key):
+            taken = await take_in(services, msg, spooled=spooled)
+        except asyncio.CancelledError:
+            if held is not None and services.journal is not None:
+                services.journal.let_go(held)  # shutting down: replayed from the journal
+                held = None
+            raise
+        finally:
+            if held is not None and services.journal is not None:
+                services.journal.done(held)  # in the store or the spool (or a bug, logged)
+        if taken.outcome == "spooled":
+            if taken.spool_path is not None:
+                await post_delayed_note(services, msg, taken.spool_path)
+            return
+        if spooled is not None and services.spool is not None and taken.outcome != "later":
+            services.spool.drop(spooled)  # the store has it now (or it was a duplicate)
+        if taken.outcome != "queued":
+            return
+        try:
+            if taken.payload is not None:  # this delivery queued it: show an answer is coming
+                await my_turn()
                 async with services.ack_first.follow_up():  # a burst's acks go first
-                    outcome = await _claim_and_queue(services, msg, spooled)
-        except (*STORE_DOWN, ClaimHeldElsewhere) as exc:
-            if not isinstance(exc, ClaimHeldElsewhere):
-                services.store_failed()
-            if spooled is None:
-                await _spool(services, msg)
-            elif services.spool is not None:
-                services.spool.release(spooled)  # tried again on the next replay
-            return
-        if spooled is not None and services.spool is not None:
-            services.spool.drop(spooled)  # the store has it now
-        if outcome != "queued":
-            return  # not ours, or already handed to the workers (ROLE=web)
-        if services.draining:
-            services.metrics.turns.labels("handed_over").inc()
-            log.info("turn_handed_over")  # queued: another process or the next start answers it
-            return
-        try:
+                    if await show_and_hand_over(services, msg, taken):
+                        return  # ROLE=web: a worker process answers it
+            my_turn.through()  # the next message's placeholder need not wait for this answer
+            if services.draining:
+                services.metrics.turns.labels("handed_over").inc()
+                log.info("turn_handed_over")  # queued: another process or the next start
+                return
             await drain_thread(services, msg.key, wait_for_ts=msg.ts, claim=msg.idempotency_key)
             await services.store.complete_claim(msg.idempotency_key, services.owner, DONE_TTL_S)
         except STORE_DOWN:
@@ -87,136 +93,45 @@ async def accept_message(services: Services, msg: IncomingMessage, *,
             log.warning("store_lost_while_answering", exc_info=True)
 
 
-@contextlib.asynccontextmanager
-async def _in_arrival_order(services: Services, key: ThreadKey) -> AsyncIterator[None]:
-    """Accept one thread's messages one at a time, in the order they arrived (asyncio locks
-    are FIFO), so that their placeholders, which edit streaming answers into, appear in order
-    even when Slack is slow to post the first."""
+class _Place:
+    """A message's place in its thread's line: `await place()` until those before it are
+    through, then `place.through()` to let the next one go."""
+
+    def __init__(self, before: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
+        self._before = before
+        self._mine = mine
+
+    async def __call__(self) -> None:
+        if self._before is not None:
+            await asyncio.shield(self._before)
+
+    def through(self) -> None:
+        if self._mine.done():
+            return
+        if self._before is None or self._before.done():
+            self._mine.set_result(None)
+        else:  # leaving early: the next one still waits for those before us
+            self._before.add_done_callback(lambda _: self.through())
+
+
+@contextlib.contextmanager
+def _in_arrival_order(services: Services, key: ThreadKey) -> Iterator[_Place]:
+    """Take the message's place in its thread's line at once (before any await), so that
+    placeholders, which answers stream into, appear in arrival order even when taking one
+    message in or posting its placeholder is slow."""
     gate = services.accepting.setdefault(key, AcceptGate())
-    gate.users += 1
-    try:
-        async with gate.lock:
-            yield
-    finally:
-        gate.users -= 1
-        if not gate.users:
+    place = _Place(gate.last, asyncio.get_running_loop().create_future())
+    gate.last = place._mine
+
+    def forget(done: asyncio.Future[None]) -> None:
+        if services.accepting.get(key) is gate and gate.last is done:
             del services.accepting[key]
 
-
-Accepted = Literal["ignored", "queued", "handed_over"]
-"""What accepting a message did: nothing (not ours to answer now), queued its turn for this
-process to answer, or queued it and handed it to the worker processes (ROLE=web)."""
-
-
-async def _claim_and_queue(services: Services, msg: IncomingMessage,
-                           spooled: SpoolEntry | None) -> Accepted:
-    """Claim the message and queue its turn, unless it is not ours to answer (now)."""
-    store = services.store
-    if msg.mentioned or msg.is_dm:
-        services.remember_thread(msg.key)  # before any await: a quick reply is ours too
-    state = await store.get_thread(msg.key)
-    if state is not None:
-        services.remember_thread(msg.key)
-    elif not (msg.mentioned or msg.is_dm or msg.key in services.known_threads):
-        log.debug("ignored_not_in_thread", channel=msg.channel_id)
-        return "ignored"
-    claim = await store.claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)
-    if (claim is ClaimResult.IN_PROGRESS and spooled is not None
-            and await store.renew_claim(msg.idempotency_key, services.owner, CLAIM_LEASE_S)):
-        claim = ClaimResult.CLAIMED  # claimed by us just before the store went away
-    if claim is ClaimResult.IN_PROGRESS and spooled is not None:
-        raise ClaimHeldElsewhere(msg.idempotency_key)
-    if claim is not ClaimResult.CLAIMED:
-        log.info("duplicate_delivery", channel=msg.channel_id, ts=msg.ts, claim=claim.value)
-        services.metrics.duplicates.inc()
-        if spooled is not None and spooled.note_ts:
-            await _delete_note(services, msg, spooled.note_ts)
-        return "ignored"
-    log.info("turn_accepted", channel=msg.channel_id, ts=msg.ts)
+    place._mine.add_done_callback(forget)
     try:
-        handed_over = await _queue_turn(services, msg, state,
-                                        spooled.note_ts if spooled is not None else None)
-    except BaseException as exc:
-        # Nothing was queued: let a Slack retry (or the spool replay) try again.
-        if not isinstance(exc, STORE_DOWN):
-            await store.release_claim(msg.idempotency_key, services.owner)
-        raise
-    services.remember_thread(msg.key)
-    return "handed_over" if handed_over else "queued"
-
-
-async def _spool(services: Services, msg: IncomingMessage) -> None:
-    """Keep a message the store could not take, and tell the asker the answer is delayed."""
-    spool = services.spool
-    if spool is None:
-        log.error("turn_lost_store_unreachable", channel=msg.channel_id, ts=msg.ts)
-        return
-    first = not spool.has(msg.idempotency_key)
-    path = spool.keep(msg.idempotency_key, msg.to_payload())
-    log.warning("turn_spooled", channel=msg.channel_id, ts=msg.ts)
-    # A reply in a thread the bot is not known to be in may not be for the bot: no note.
-    if not first or not (msg.mentioned or msg.is_dm or msg.key in services.known_threads):
-        return
-    note = text_message(DELAYED_NOTE)
-    try:
-        resp = await services.slack.chat_postMessage(
-            channel=msg.channel_id, thread_ts=msg.reply_thread_ts, text=note.text,
-            blocks=note.blocks)
-    except SlackApiError as exc:
-        log.warning("delayed_note_failed", channel=msg.channel_id, error=exc.response.get("error"))
-        return
-    spool.set_note(path, str(resp["ts"]))
-
-
-async def _delete_note(services: Services, msg: IncomingMessage, note_ts: str) -> None:
-    """Remove a "delayed" note whose message was answered by another delivery."""
-    try:
-        await services.slack.chat_delete(channel=msg.channel_id, ts=note_ts)
-    except SlackApiError as exc:
-        log.info("delayed_note_delete_failed", error=exc.response.get("error"))
-
-
-async def _queue_turn(services: Services, msg: IncomingMessage, state: ThreadState | None,
-                      note_ts: str | None = None) -> bool:
-    """Queue the turn (joining the thread if new), then show at once that an answer is coming;
-    True when it was also handed to the worker processes (ROLE=web).
-
-    The queue slot is taken before any Slack call, so two quick messages keep their ts order
-    however long each placeholder takes to post; the answerer waits briefly for it. A spooled
-    message's "delayed" note (`note_ts`) becomes its placeholder. Two store round trips in all,
-    the web process's whole share of a turn besides the placeholder.
-    """
-    store = services.store
-    payload: dict[str, Any] = {
-        "message": msg.to_payload(),
-        PENDING: True,
-        "claim_owner": services.owner,
-        "accepted_at": time.time(),
-    }
-    joined = ThreadState(last_activity=time.time()) if state is None else None
-    if not await store.enqueue_turn(msg.key, msg.ts, payload, new_state=joined,
-                                    state_ttl_s=services.settings.thread_ttl_s):
-        return False  # an earlier delivery queued it (and its process answers or hands it on)
-    blocks = stop_blocks(AnswerRef.first(msg))
-    try:
-        if note_ts is not None:
-            thinking = text_message(THINKING)
-            await services.slack.chat_update(channel=msg.channel_id, ts=note_ts,
-                                             text=thinking.text, blocks=[*thinking.blocks, *blocks])
-            placeholder: str | None = note_ts
-        else:
-            placeholder = await show_pending(services, msg, blocks=blocks)
-    except SlackApiError as exc:
-        # The answer still comes: its streamer posts the first message itself.
-        log.warning("placeholder_failed", channel=msg.channel_id, error=exc.response.get("error"))
-        placeholder = None
-    posted = {**payload, PENDING: False, "placeholder_ts": placeholder}
-    if services.settings.role != "web":
-        await store.update_turn(msg.key, msg.ts, posted)
-        return False
-    await store.hand_over_turn(msg.key, msg.ts, posted, claim=msg.idempotency_key,
-                               owner=services.owner, done_ttl_s=DONE_TTL_S)
-    return True
+        yield place
+    finally:
+        place.through()
 
 
 async def drain_thread(

@@ -6,7 +6,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -27,16 +26,11 @@ from tests.support.harness import (
     wait_healthy,
     wait_until,
 )
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAGRAPH = "The quick brown fox jumps over the lazy dog near the riverbank at dawn. " * 12
 LONG_RESULT = "\n\n".join(f"## Section {i}\n\n{PARAGRAPH}" for i in range(30))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -48,7 +42,7 @@ class BotProcess:
 
 
 async def _spawn(slack: FakeSlack, gemini: FakeGemini, redis_url: str, cwd: Path) -> BotProcess:
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,

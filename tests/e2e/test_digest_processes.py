@@ -15,7 +15,7 @@ from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
 from storage import RedisStore
 from tests.e2e.test_digests import digest_posts, structured
-from tests.e2e.test_process import ROOT, _free_port
+from tests.e2e.test_process import ROOT
 from tests.support.harness import (
     BOT_TOKEN,
     GEMINI_KEY,
@@ -23,6 +23,7 @@ from tests.support.harness import (
     wait_healthy,
     wait_until,
 )
+from tests.support.ports import free_port
 
 JOB = "digest:T1:C1"
 
@@ -30,7 +31,7 @@ JOB = "digest:T1:C1"
 async def start_process(slack: FakeSlack, gemini: FakeGemini, redis_url: str,
                         tmp_path: Path) -> tuple[asyncio.subprocess.Process, str]:
     """A bot process on its own port; returns it once healthy, with its events URL."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,

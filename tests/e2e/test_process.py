@@ -7,7 +7,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -26,23 +25,12 @@ from tests.support.harness import (
     wait_healthy,
     wait_until,
 )
+from tests.support.ports import free_port
+from tests.support.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
 SLOW_WORDS = [f"word{i:02d} " for i in range(60)]
 """An answer streamed over about 6 s (60 chunks, 0.1 s apart)."""
-
-
-def _free_port() -> int:
-    """A free port whose successor is free too (make run's worker listens on PORT+1)."""
-    while True:
-        with socket.socket() as sock, socket.socket() as after:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-            try:
-                after.bind(("0.0.0.0", port + 1))
-            except OSError:
-                continue
-            return port
 
 
 class BotProcess:
@@ -87,7 +75,7 @@ async def launch(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
     procs: list[BotProcess] = []
 
     async def start(module: str = "bot", **env_overrides: str) -> BotProcess:
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
         env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                    SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,
@@ -205,6 +193,34 @@ async def test_kill_9_mid_answer_is_finished_by_a_replica_within_seconds(
     assert took < 12, f"resumed {took:.1f} s after kill -9 (thread lease is short)"
     assert [m.ts for m in slack.visible_thread("C1", ts) if m.bot_id] == placeholder
     assert await replica.stop() == 0
+
+
+async def test_kill_9_right_after_the_ack_loses_no_message(
+        slack: FakeSlack, gemini: FakeGemini, launch: Launcher, tmp_path: Path) -> None:
+    """Redis hangs, so the acked messages are only in the write-ahead journal (or the spool)
+    when the process dies: the next start answers each of them once."""
+    with RedisServer() as own:
+        doomed = await launch(REDIS_URL=own.url)
+        own.freeze()  # the store stops answering: the turns cannot be claimed or queued
+        try:
+            stamps = [await doomed.mention(slack, f"keep me {i}") for i in range(3)]
+            doomed.proc.kill()
+            await doomed.stop()
+        finally:
+            own.thaw()
+        spool = tmp_path / "spool"
+
+        def kept() -> int:
+            return len([*spool.glob("*.json"), *spool.glob("journal/*.json")])
+
+        assert kept() == 3, "each acked message is journaled (or spooled)"
+        restarted = await launch(REDIS_URL=own.url)
+        for i, ts in enumerate(stamps):
+            await wait_until(lambda ts=ts, i=i: bot_replies(slack, "C1", ts) == [
+                f"echo: <@U1>: keep me {i}"], timeout=20, message=f"answer {i} after restart")
+        assert kept() == 0
+        assert len(gemini.creates) == 3
+        assert await restarted.stop() == 0
 
 
 async def test_make_run_starts_a_web_and_a_worker_process_in_one_command(

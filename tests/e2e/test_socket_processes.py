@@ -14,9 +14,10 @@ import pytest
 
 from fakes.gemini import FakeGemini, Reply
 from fakes.slack import EventSender, FakeSlack
-from tests.e2e.test_process import _free_port, wait_until_scraped
+from tests.e2e.test_process import wait_until_scraped
 from tests.e2e.test_threads import bot_replies
 from tests.support.harness import BOT_TOKEN, GEMINI_KEY, input_text, wait_healthy, wait_until
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -25,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 async def launched(slack: FakeSlack, gemini: FakeGemini, redis_flushed: str,
                    tmp_path: Path) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
     """`python -m bot.launch` in Socket Mode (no signing secret): a web and one worker."""
-    port = _free_port()
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "GEMINI_"))}
     env.update(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN="xapp-test",
                SLACK_API_URL=slack.api_url, GEMINI_API_KEY=GEMINI_KEY,

@@ -15,21 +15,16 @@ import aiohttp
 
 from playground.demo_model import LABEL
 from playground.stack import DM
+from tests.support.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 CLEAN_ENV = {k: v for k, v in os.environ.items()
              if not k.startswith(("SLACK_", "GEMINI_", "REDIS_", "GOOGLE_", "LOG_"))}
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def test_no_credentials_opens_the_playground_and_it_answers(tmp_path: Path) -> None:
     """Through `python -m bot.launch`, the module `make run` starts."""
-    port = _free_port()
+    port = free_port()
     env = CLEAN_ENV | {"PYTHONPATH": str(ROOT), "PORT": str(port)}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "bot.launch", cwd=tmp_path, env=env,

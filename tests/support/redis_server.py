@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -12,19 +13,14 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from tests.support.ports import free_port
+
 _START_ATTEMPTS = 3
 """A free port can be taken between choosing it and redis binding it: retry on a new one."""
 
 
 class RedisServerError(RuntimeError):
     """The throwaway redis-server could not be found or started."""
-
-
-def _free_port() -> int:
-    """Ask the kernel for a currently free TCP port on 127.0.0.1."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _answers_ping(port: int) -> bool:
@@ -67,7 +63,7 @@ class RedisServer:
         self._tmp = tempfile.TemporaryDirectory(prefix="gs-redis-")
         last_log = ""
         for _ in range(_START_ATTEMPTS):
-            self.port = _free_port()
+            self.port = free_port()
             if self._spawn():
                 return self
             last_log = self._log_tail()
@@ -107,6 +103,16 @@ class RedisServer:
         if not keep_data and self._tmp is not None:
             (Path(self._tmp.name) / "dump.rdb").unlink(missing_ok=True)
 
+    def freeze(self) -> None:
+        """Pause the server (SIGSTOP): connections stay open, nothing is answered."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        """Let a frozen server go on (SIGCONT)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def resume(self) -> None:
         """Start the server again on the same port and data dir (after `halt`)."""
         deadline = time.monotonic() + self.start_timeout_s
@@ -138,6 +144,7 @@ class RedisServer:
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
+        proc.send_signal(signal.SIGCONT)  # a frozen server could not act on SIGTERM
         proc.terminate()
         try:
             proc.wait(timeout=5)
