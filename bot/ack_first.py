@@ -1,8 +1,9 @@
 """Acks before follow-up work: what an event sets off waits while more events are being acked.
 
-Slack times the ack (3 s, then it retries); the claim, queueing and placeholder that follow an
-event can wait a few milliseconds. On one event loop they would otherwise slip in between the
-acks of a burst and delay each of them. Follow-up work is admitted once no event has been in
+Slack times the ack (3 s, then it retries); the placeholder post that follows a message can
+wait a few milliseconds. On one event loop it would otherwise slip in between the acks of a
+burst and delay each of them. (The claim and queueing are not held back: they keep a thread's
+turns in order across replicas.) Follow-up work is admitted once no event has been in
 Bolt's hands for `quiet_s`, a few at a time (`concurrency`) so that a burst's waiting work does
 not all wake at once, and never later than `max_wait_s` after it asked.
 """

@@ -1,10 +1,11 @@
 """Exactly-once, in-order turns: after the ack, show the answer is coming and drain the queue.
 
 Every delivery of a user message (Slack retries, `app_mention` plus `message.*`) maps to one
-idempotency key. Before the ack, the first delivery to claim it queues the turn in the
-thread's queue, ordered by Slack `ts` (bot/threads/intake.py); after the ack it posts the
-placeholder, and whichever process holds the thread's lease answers the queued turns one by
-one, so each answer chains to the one before it.
+idempotency key. Before the ack the message is journaled (bot/journal.py); right after it, the
+first delivery to claim it queues the turn in the thread's queue, ordered by Slack `ts`
+(bot/threads/intake.py), then posts the placeholder once a burst's acks are out. Whichever
+process holds the thread's lease answers the queued turns one by one, so each answer chains to
+the one before it.
 """
 
 from __future__ import annotations
@@ -99,17 +100,18 @@ class _Place:
 
     def __init__(self, before: asyncio.Future[None] | None, mine: asyncio.Future[None]) -> None:
         self._before = before
-        self._mine = mine
+        self.mine = mine
+        """Done once this message (and every one before it) is through."""
 
     async def __call__(self) -> None:
         if self._before is not None:
             await asyncio.shield(self._before)
 
     def through(self) -> None:
-        if self._mine.done():
+        if self.mine.done():
             return
         if self._before is None or self._before.done():
-            self._mine.set_result(None)
+            self.mine.set_result(None)
         else:  # leaving early: the next one still waits for those before us
             self._before.add_done_callback(lambda _: self.through())
 
@@ -121,13 +123,13 @@ def _in_arrival_order(services: Services, key: ThreadKey) -> Iterator[_Place]:
     message in or posting its placeholder is slow."""
     gate = services.accepting.setdefault(key, AcceptGate())
     place = _Place(gate.last, asyncio.get_running_loop().create_future())
-    gate.last = place._mine
+    gate.last = place.mine
 
     def forget(done: asyncio.Future[None]) -> None:
         if services.accepting.get(key) is gate and gate.last is done:
             del services.accepting[key]
 
-    place._mine.add_done_callback(forget)
+    place.mine.add_done_callback(forget)
     try:
         yield place
     finally:
